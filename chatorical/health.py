@@ -1,0 +1,65 @@
+"""Liveness and readiness: /health says the process runs, /ready that its backends answer."""
+
+import asyncio
+import logging
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+def health(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis():
+    key = "ready-probe"
+    cache.set(key, "1", timeout=10)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache round trip returned nothing")
+
+
+async def _channel_layer_round_trip():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "ready.probe"})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=3)
+    if message.get("type") != "ready.probe":
+        raise RuntimeError("unexpected message on the probe channel")
+
+
+def _check_channel_layer():
+    async_to_sync(_channel_layer_round_trip)()
+
+
+CHECKS = {
+    "database": _check_database,
+    "redis": _check_redis,
+    "channel_layer": _check_channel_layer,
+}
+
+
+def ready(request):
+    results, failing = {}, []
+    for name, check in CHECKS.items():
+        started = time.monotonic()
+        try:
+            check()
+        except Exception as exc:
+            logger.warning("readiness check %s failed: %s", name, exc)
+            results[name] = {"ok": False, "error": type(exc).__name__}
+            failing.append(name)
+        else:
+            results[name] = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+    status = 503 if failing else 200
+    return JsonResponse({"status": "fail" if failing else "ok", "failing": failing, "checks": results}, status=status)

@@ -1,0 +1,62 @@
+"""Request parsing shared by the plain-Django JSON views."""
+
+import json
+import re
+from functools import wraps
+
+from chatorical.errors import ApiError, error_response
+
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
+
+
+def json_body(request) -> dict:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def optional_locale(value) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or len(value) > 35 or not LOCALE_RE.match(value):
+        raise ApiError(400, "invalid_locale", "`locale` must be a language tag such as `en` or `de-AT`.")
+    return value
+
+
+def optional_page_url(value) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or len(value) > 2048 or not re.match(r"^https?://\S+$", value):
+        raise ApiError(400, "invalid_page_url", "`page_url` must be an http(s) URL of at most 2048 characters.")
+    return value
+
+
+def bearer_token(request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing_token", "Send the conversation token as `Authorization: Bearer <token>`.")
+    return token.strip()
+
+
+def allow_methods(*methods: str):
+    """Like Django's require_http_methods, but answers in the API's JSON error shape."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return error_response(
+                    405, "method_not_allowed", f"Use {', '.join(methods)}.", {"Allow": ", ".join(methods)}
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

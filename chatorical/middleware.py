@@ -1,0 +1,87 @@
+import logging
+import re
+import uuid
+
+from django.urls import Resolver404, resolve
+
+from chatorical import tenancy
+from chatorical.errors import ApiError, api_error_response, error_response
+from chatorical.logs import request_id_var
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+API_PATH_RE = re.compile(r"^/(v1|v2|api|health|ready)(/|$)")
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (the proxy's, if it is sane) for logs and the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-Id"] = request_id
+        return response
+
+
+def default_tenant_view(view):
+    """Marks a view as serving the default tenant (the v1 surface)."""
+    view.tenant_scope = "default"
+    return view
+
+
+class TenantMiddleware:
+    """Puts the tenant a request is for into the tenant context.
+
+    v1 views act for the default tenant; views routed with a `tenant_slug` act for that
+    tenant. API-key views set the context after authenticating the key.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from tenants.selectors import tenant_get_active, tenant_get_default
+
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        if getattr(match.func, "tenant_scope", None) == "default":
+            tenant = tenant_get_default()
+        elif "tenant_slug" in match.kwargs:
+            tenant = tenant_get_active(slug=match.kwargs["tenant_slug"])
+            if tenant is None:
+                return error_response(404, "tenant_not_found", "No such tenant.")
+        else:
+            return self.get_response(request)
+        request.tenant = tenant
+        with tenancy.tenant_context(tenant):
+            return self.get_response(request)
+
+
+class JsonErrorMiddleware:
+    """Turns ApiError into its JSON answer and any crash on an API path into a JSON 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, ApiError):
+            return api_error_response(exception)
+        if API_PATH_RE.match(request.path_info):
+            logger.exception("unhandled error on %s", request.path_info)
+            return error_response(500, "internal_error", "Something went wrong on our side.")
+        return None

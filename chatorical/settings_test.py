@@ -1,0 +1,14 @@
+"""Settings for the test suite: real PostgreSQL and Redis, never the embedded stand-ins."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/support_chat_test")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
+os.environ.setdefault("REDIS_KEY_PREFIX", "scv2test")
+os.environ.setdefault("CONVERSATION_JWT_SECRET", "test-conversation-jwt-secret")
+os.environ.setdefault("SERVICE_TOKEN", "test-service-token")
+
+from chatorical.settings import *  # noqa: E402,F403
+
+# Tasks are executed by real workers in the tests that need them; others call them directly.
+CELERY_TASK_ALWAYS_EAGER = False

@@ -1,0 +1,97 @@
+"""Test helpers that start real processes (daphne, Celery) against the test database."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_env(**overrides) -> dict:
+    """The environment of a child process that uses this test run's database and Redis."""
+    db = connection.settings_dict
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatorical.settings",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=os.environ["REDIS_URL"],
+        REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
+        CONVERSATION_JWT_SECRET=settings.CONVERSATION_JWT_SECRET,
+        SERVICE_TOKEN=settings.SERVICE_TOKEN,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+class ServerProcess:
+    """A real daphne serving the project on a free loopback port."""
+
+    def __init__(self, **env_overrides):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chatorical-daphne-{self.port}.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatorical.asgi:application"],
+            cwd=ROOT,
+            env=process_env(**env_overrides),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_healthy()
+
+    def _wait_healthy(self, timeout: float = 20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"daphne did not become healthy: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_server():
+    """Starts daphne processes for a test and stops them after it: `start_server(**env)`."""
+    servers = []
+
+    def start(**env_overrides) -> ServerProcess:
+        server = ServerProcess(**env_overrides)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

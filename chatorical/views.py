@@ -1,0 +1,18 @@
+"""Error pages: JSON on API paths, Django's defaults elsewhere."""
+
+from django.views import defaults
+
+from chatorical.errors import error_response
+from chatorical.middleware import API_PATH_RE
+
+
+def not_found(request, exception=None):
+    if API_PATH_RE.match(request.path_info):
+        return error_response(404, "not_found", "No such endpoint.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if API_PATH_RE.match(request.path_info):
+        return error_response(500, "internal_error", "Something went wrong on our side.")
+    return defaults.server_error(request)

@@ -1,0 +1,42 @@
+"""Fixtures shared by every app's tests: tenants, tenant context, a clean Redis prefix."""
+
+import pytest
+import redis
+from django.conf import settings
+
+from chatorical import tenancy
+
+pytest_plugins = ["chatorical.testing"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_redis_prefix():
+    """Tests share the developer's Redis; they only ever touch keys under their own prefix."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"{settings.REDIS_KEY_PREFIX}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    yield
+    client.close()
+
+
+@pytest.fixture
+def default_tenant(db):
+    from tenants.models import Tenant
+
+    # Transactional tests flush the rows the data migration created; put it back.
+    tenant, _ = Tenant.objects.get_or_create(slug=settings.DEFAULT_TENANT_SLUG, defaults={"name": "Default"})
+    return tenant
+
+
+@pytest.fixture
+def other_tenant(db):
+    from tenants.models import Tenant
+
+    return Tenant.objects.create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def in_default_tenant(default_tenant):
+    with tenancy.tenant_context(default_tenant):
+        yield default_tenant

@@ -1,0 +1,66 @@
+"""The v1 widget API, for the default tenant. Paths and shapes are a fixed contract."""
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from chatorical import tenancy
+from chatorical.errors import ApiError
+from chatorical.http import allow_methods, bearer_token, json_body, optional_locale, optional_page_url
+from chatorical.middleware import default_tenant_view
+from conversations import selectors, services
+from conversations.tokens import TokenRefused, token_decode, token_issue
+
+
+def _conversation_for_bearer(request, conversation_id):
+    """The conversation the bearer token is for; a token for another one is refused."""
+    try:
+        claims = token_decode(bearer_token(request))
+    except TokenRefused:
+        raise ApiError(401, "invalid_token", "The conversation token is invalid or expired.") from None
+    tenant = tenancy.require_tenant()
+    if claims.tenant_id != tenant.id or claims.conversation_id != str(conversation_id):
+        raise ApiError(403, "token_mismatch", "The token is not for this conversation.")
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    if conversation is None:
+        raise ApiError(404, "conversation_not_found", "No such conversation.")
+    return conversation
+
+
+@csrf_exempt
+@allow_methods("POST")
+@default_tenant_view
+def v1_start(request):
+    body = json_body(request)
+    conversation = services.conversation_start(
+        tenant=request.tenant,
+        visitor_name=services.clean_visitor_name(body.get("name")),
+        locale=optional_locale(body.get("locale")),
+        page_url=optional_page_url(body.get("page_url")),
+    )
+    token = token_issue(conversation=conversation, ttl_seconds=settings.V1_TOKEN_TTL_SECONDS)
+    return JsonResponse({"conversation_id": str(conversation.id), "token": token}, status=201)
+
+
+@allow_methods("GET")
+@default_tenant_view
+def v1_messages(request, conversation_id):
+    conversation = _conversation_for_bearer(request, conversation_id)
+    messages = [
+        {"direction": m.direction, "text": m.text, **({"agent": m.agent_name} if m.agent_name else {})}
+        for m in selectors.message_list(conversation=conversation)
+    ]
+    return JsonResponse({"messages": messages})
+
+
+@csrf_exempt
+@allow_methods("POST")
+@default_tenant_view
+def v1_rename(request, conversation_id):
+    conversation = _conversation_for_bearer(request, conversation_id)
+    body = json_body(request)
+    name = services.clean_visitor_name(body.get("name"))
+    if not name:
+        raise ApiError(400, "invalid_name", "`name` must be a non-empty string.")
+    conversation = services.conversation_rename(conversation=conversation, visitor_name=name)
+    return JsonResponse({"conversation_id": str(conversation.id), "name": conversation.visitor_name})

@@ -1,0 +1,118 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from chatorical.tenant_models import TenantOwned
+
+
+class Conversation(TenantOwned):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLAIMED = "claimed"
+        CLOSED = "closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    visitor_name = models.CharField(max_length=128, blank=True)
+    locale = models.CharField(max_length=35, blank=True)
+    page_url = models.URLField(max_length=2048, blank=True)
+    thread_id = models.BigIntegerField(null=True, blank=True)
+    claimed_by_id = models.BigIntegerField(null=True, blank=True)
+    claimed_by_name = models.CharField(max_length=128, blank=True)
+    note = models.TextField(blank=True)
+    # The seq of the newest message: the next message takes last_seq + 1 under a row lock.
+    last_seq = models.BigIntegerField(default=0)
+    is_synthetic = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "updated_at"], name="conv_tenant_updated"),
+            models.Index(fields=["tenant", "status"], name="conv_tenant_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "thread_id"],
+                condition=Q(thread_id__isnull=False),
+                name="conv_tenant_thread_unique",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.visitor_name or 'Visitor'} ({self.id})"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
+
+
+class Message(TenantOwned):
+    class Direction(models.TextChoices):
+        INBOUND = "INBOUND"  # from the visitor
+        OUTBOUND = "OUTBOUND"  # from an agent
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    text = models.TextField()
+    agent_name = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_conversation_seq_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.direction} #{self.seq}"
+
+
+class OutboxEvent(TenantOwned):
+    """A domain event, written in the transaction of the change it records.
+
+    Workers deliver its side effects (Telegram) later, with retries; the row is the proof
+    of what is still to do.
+    """
+
+    class Kind(models.TextChoices):
+        CONVERSATION_STARTED = "ConversationStarted"
+        MESSAGE_ADDED = "MessageAdded"
+        CONVERSATION_CLAIMED = "ConversationClaimed"
+        CONVERSATION_CLOSED = "ConversationClosed"
+        CONVERSATION_RENAMED = "ConversationRenamed"
+        CONVERSATION_NOTED = "ConversationNoted"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        DEAD = "dead"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="outbox_events"
+    )
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    available_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                condition=Q(status="pending"),
+                name="outbox_pending",
+            ),
+            models.Index(fields=["tenant", "status"], name="outbox_tenant_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} #{self.pk} ({self.status})"

@@ -1,0 +1,127 @@
+"""Every write to conversations. Each records its domain event in the same transaction
+and fans the visible part out to the conversation's sockets once it commits."""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chatorical.errors import ApiError
+from conversations import realtime
+from conversations.models import Conversation, Message, OutboxEvent
+from conversations.outbox import event_record
+
+
+def _clean_text(text, *, field: str = "text") -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "empty_text", f"`{field}` must be a non-empty string.")
+    if len(text) > settings.MESSAGE_MAX_CHARS:
+        raise ApiError(
+            400, "text_too_long", f"`{field}` is longer than {settings.MESSAGE_MAX_CHARS} characters."
+        )
+    return text
+
+
+def clean_visitor_name(name) -> str:
+    if name is None:
+        return ""
+    if not isinstance(name, str):
+        raise ApiError(400, "invalid_name", "`name` must be a string.")
+    name = " ".join(name.split())
+    if len(name) > settings.VISITOR_NAME_MAX_CHARS:
+        raise ApiError(400, "invalid_name", f"`name` is longer than {settings.VISITOR_NAME_MAX_CHARS} characters.")
+    return name
+
+
+def _lock(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _ensure_open(conversation: Conversation) -> None:
+    if conversation.is_closed:
+        raise ApiError(409, "conversation_closed", "This conversation is closed.")
+
+
+@transaction.atomic
+def conversation_start(*, tenant, visitor_name: str = "", locale: str = "", page_url: str = "") -> Conversation:
+    conversation = Conversation.objects.create(
+        tenant=tenant, visitor_name=visitor_name, locale=locale, page_url=page_url
+    )
+    event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_STARTED)
+    return conversation
+
+
+@transaction.atomic
+def message_add(*, conversation: Conversation, direction: str, text: str, agent_name: str = "") -> Message:
+    text = _clean_text(text)
+    conversation = _lock(conversation)
+    _ensure_open(conversation)
+    conversation.last_seq += 1
+    conversation.save(update_fields=["last_seq", "updated_at"])
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        direction=direction,
+        text=text,
+        agent_name=agent_name,
+    )
+    event_record(
+        conversation=conversation, kind=OutboxEvent.Kind.MESSAGE_ADDED, payload={"message_id": message.id}
+    )
+    realtime.broadcast_on_commit(conversation.id, realtime.message_event(message))
+    return message
+
+
+@transaction.atomic
+def conversation_rename(*, conversation: Conversation, visitor_name: str) -> Conversation:
+    conversation = _lock(conversation)
+    _ensure_open(conversation)
+    if conversation.visitor_name == visitor_name:
+        return conversation
+    conversation.visitor_name = visitor_name
+    conversation.save(update_fields=["visitor_name", "updated_at"])
+    event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_RENAMED)
+    return conversation
+
+
+@transaction.atomic
+def conversation_note(*, conversation: Conversation, note: str) -> Conversation:
+    """An internal note for the agents; it is never shown to the visitor."""
+    note = _clean_text(note, field="note")
+    conversation = _lock(conversation)
+    conversation.note = note
+    conversation.save(update_fields=["note", "updated_at"])
+    event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_NOTED)
+    return conversation
+
+
+@transaction.atomic
+def conversation_claim(*, conversation: Conversation, agent_id: int, agent_name: str) -> Conversation:
+    conversation = _lock(conversation)
+    _ensure_open(conversation)
+    if conversation.claimed_by_id is not None:
+        raise ApiError(409, "already_claimed", f"Already claimed by {conversation.claimed_by_name}.")
+    conversation.status = Conversation.Status.CLAIMED
+    conversation.claimed_by_id = agent_id
+    conversation.claimed_by_name = agent_name
+    conversation.save(update_fields=["status", "claimed_by_id", "claimed_by_name", "updated_at"])
+    event_record(
+        conversation=conversation,
+        kind=OutboxEvent.Kind.CONVERSATION_CLAIMED,
+        payload={"agent_id": agent_id, "agent_name": agent_name},
+    )
+    realtime.broadcast_on_commit(conversation.id, realtime.agent_joined_event(agent=agent_name))
+    return conversation
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation) -> Conversation:
+    conversation = _lock(conversation)
+    if conversation.is_closed:
+        return conversation
+    conversation.status = Conversation.Status.CLOSED
+    conversation.closed_at = timezone.now()
+    conversation.save(update_fields=["status", "closed_at", "updated_at"])
+    event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_CLOSED)
+    realtime.broadcast_on_commit(conversation.id, realtime.conversation_closed_event())
+    return conversation

@@ -1,0 +1,121 @@
+"""The outbox worker: delivers each conversation's events in order, with retries.
+
+A conversation's events are handled strictly one after another: a worker only ever
+takes the oldest pending event of a conversation, locked with SKIP LOCKED, so two workers
+never work on one conversation at once and a crash (even SIGKILL) rolls the claim back.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from chatorical import tenancy
+from conversations.models import OutboxEvent
+from conversations.outbox import handlers_for
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 600.0
+SWEEP_BATCH = 200
+
+
+class RetryLater(Exception):
+    """Raised by a handler that knows how long to wait (e.g. Telegram's retry_after)."""
+
+    def __init__(self, seconds: float, reason: str = ""):
+        super().__init__(reason or f"retry in {seconds}s")
+        self.seconds = seconds
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential with full jitter, so a burst of failures does not retry in lockstep."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _claim_head(conversation_id) -> OutboxEvent | None:
+    head_id = (
+        OutboxEvent.objects.filter(conversation_id=conversation_id, status=OutboxEvent.Status.PENDING)
+        .aggregate(head=Min("id"))["head"]
+    )
+    if head_id is None:
+        return None
+    return (
+        OutboxEvent.objects.select_for_update(skip_locked=True)
+        .filter(pk=head_id, status=OutboxEvent.Status.PENDING, available_at__lte=timezone.now())
+        .first()
+    )
+
+
+def _handle(event: OutboxEvent) -> None:
+    try:
+        for handler in handlers_for(event.kind):
+            handler(event)
+    except RetryLater as exc:
+        _schedule_retry(event, delay=exc.seconds, error=str(exc))
+    except Exception as exc:
+        logger.exception("outbox event %s (%s) failed", event.pk, event.kind)
+        _schedule_retry(event, delay=backoff_seconds(event.attempts + 1), error=repr(exc))
+    else:
+        event.status = OutboxEvent.Status.DONE
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "processed_at"])
+
+
+def _schedule_retry(event: OutboxEvent, *, delay: float, error: str) -> None:
+    event.attempts += 1
+    event.last_error = error[:2000]
+    if event.attempts >= MAX_ATTEMPTS:
+        event.status = OutboxEvent.Status.DEAD
+        event.processed_at = timezone.now()
+        logger.error("outbox event %s (%s) is dead after %s attempts", event.pk, event.kind, event.attempts)
+    else:
+        event.available_at = timezone.now() + timedelta(seconds=delay)
+    event.save(update_fields=["attempts", "last_error", "status", "processed_at", "available_at"])
+
+
+def drain_conversation(conversation_id) -> int:
+    """Handles the conversation's due events in order; stops at the first one not due."""
+    handled = 0
+    while True:
+        with transaction.atomic():
+            event = _claim_head(conversation_id)
+            if event is None:
+                return handled
+            _handle(event)
+            handled += 1
+            if event.status == OutboxEvent.Status.PENDING:
+                return handled
+
+
+@shared_task(acks_late=True)
+def outbox_drain_conversation(*, tenant_id: int, conversation_id: str) -> int:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenancy.tenant_context(tenant):
+        return drain_conversation(conversation_id)
+
+
+@shared_task(acks_late=True)
+def outbox_sweep() -> int:
+    """Catches everything the on-commit wake-ups missed: crashes, retries that came due."""
+    with tenancy.cross_tenant("outbox sweep finds due events of every tenant"):
+        due = list(
+            OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, available_at__lte=timezone.now())
+            .order_by()
+            .values_list("tenant_id", "conversation_id")
+            .distinct()[:SWEEP_BATCH]
+        )
+    tenants = Tenant.objects.in_bulk({tenant_id for tenant_id, _ in due})
+    handled = 0
+    for tenant_id, conversation_id in due:
+        with tenancy.tenant_context(tenants[tenant_id]):
+            handled += drain_conversation(conversation_id)
+    return handled

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class WidgetStaticConfig(AppConfig):
+    name = "widget_static"
