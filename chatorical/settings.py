@@ -18,7 +18,7 @@ DEBUG = env_bool("DEBUG", False)
 EMBEDDED_DEFAULTS: list[str] = []
 
 # --- secrets -----------------------------------------------------------------------------
-DEV_PLACEHOLDER_SECRET = "dev-insecure-change-me"
+DEV_PLACEHOLDER_SECRET = "dev-insecure-placeholder-never-use-in-prod"
 SERVICE_TOKEN = env_str("SERVICE_TOKEN")
 CONVERSATION_JWT_SECRET = env_str("CONVERSATION_JWT_SECRET")
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")

@@ -5,10 +5,14 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/support_chat_test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
 os.environ.setdefault("REDIS_KEY_PREFIX", "scv2test")
-os.environ.setdefault("CONVERSATION_JWT_SECRET", "test-conversation-jwt-secret")
-os.environ.setdefault("SERVICE_TOKEN", "test-service-token")
+os.environ.setdefault("CONVERSATION_JWT_SECRET", "test-conversation-jwt-secret-0123456789abcdef")
+os.environ.setdefault("SERVICE_TOKEN", "test-service-token-0123456789abcdef0123")
 
 from chatorical.settings import *  # noqa: E402,F403
 
 # Tasks are executed by real workers in the tests that need them; others call them directly.
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Connections opened in Channels' database threads are closed after each call, so the test
+# database can be dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -1,0 +1,86 @@
+import pytest
+
+from chatorical.errors import ApiError
+from conversations import services
+from conversations.models import Message, OutboxEvent
+
+Kind = OutboxEvent.Kind
+
+
+def kinds(conversation):
+    return list(OutboxEvent.objects.filter(conversation=conversation).values_list("kind", flat=True))
+
+
+def test_start_records_conversation_started(in_default_tenant):
+    conversation = services.conversation_start(tenant=in_default_tenant, visitor_name="Ada", locale="de-AT")
+    assert conversation.status == "open"
+    assert kinds(conversation) == [Kind.CONVERSATION_STARTED]
+
+
+def test_messages_get_consecutive_seqs_and_events(in_default_tenant):
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    first = services.message_add(conversation=conversation, direction=Message.Direction.INBOUND, text="hi")
+    second = services.message_add(
+        conversation=conversation, direction=Message.Direction.OUTBOUND, text="hello", agent_name="Bob"
+    )
+    assert (first.seq, second.seq) == (1, 2)
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 2
+    assert kinds(conversation) == [Kind.CONVERSATION_STARTED, Kind.MESSAGE_ADDED, Kind.MESSAGE_ADDED]
+    assert OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED).last().payload == {"message_id": second.id}
+
+
+@pytest.mark.parametrize("text", ["", "   ", None, 42])
+def test_message_text_must_be_a_non_empty_string(in_default_tenant, text):
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    with pytest.raises(ApiError) as error:
+        services.message_add(conversation=conversation, direction=Message.Direction.INBOUND, text=text)
+    assert error.value.code == "empty_text"
+    assert not Message.objects.exists()
+
+
+def test_oversized_text_is_refused_and_nothing_is_written(in_default_tenant, settings):
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    with pytest.raises(ApiError) as error:
+        services.message_add(
+            conversation=conversation, direction="INBOUND", text="x" * (settings.MESSAGE_MAX_CHARS + 1)
+        )
+    assert error.value.code == "text_too_long"
+    assert kinds(conversation) == [Kind.CONVERSATION_STARTED]
+
+
+def test_closed_conversation_takes_no_messages(in_default_tenant):
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    services.conversation_close(conversation=conversation)
+    with pytest.raises(ApiError) as error:
+        services.message_add(conversation=conversation, direction="INBOUND", text="late")
+    assert error.value.code == "conversation_closed"
+    assert kinds(conversation) == [Kind.CONVERSATION_STARTED, Kind.CONVERSATION_CLOSED]
+
+
+def test_rename_note_claim_close_record_their_events(in_default_tenant):
+    conversation = services.conversation_start(tenant=in_default_tenant, visitor_name="A")
+    services.conversation_rename(conversation=conversation, visitor_name="B")
+    services.conversation_rename(conversation=conversation, visitor_name="B")  # no change, no event
+    services.conversation_note(conversation=conversation, note="VIP")
+    services.conversation_claim(conversation=conversation, agent_id=7, agent_name="Bob")
+    services.conversation_close(conversation=conversation)
+    services.conversation_close(conversation=conversation)  # idempotent
+    conversation.refresh_from_db()
+    assert (conversation.visitor_name, conversation.note, conversation.status) == ("B", "VIP", "closed")
+    assert (conversation.claimed_by_id, conversation.claimed_by_name) == (7, "Bob")
+    assert kinds(conversation) == [
+        Kind.CONVERSATION_STARTED,
+        Kind.CONVERSATION_RENAMED,
+        Kind.CONVERSATION_NOTED,
+        Kind.CONVERSATION_CLAIMED,
+        Kind.CONVERSATION_CLOSED,
+    ]
+
+
+def test_second_claim_is_refused(in_default_tenant):
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    services.conversation_claim(conversation=conversation, agent_id=1, agent_name="Ann")
+    with pytest.raises(ApiError) as error:
+        services.conversation_claim(conversation=conversation, agent_id=2, agent_name="Ben")
+    assert error.value.code == "already_claimed"

@@ -1,0 +1,189 @@
+"""The v1 socket through its public surface, on the real Redis channel layer."""
+
+import asyncio
+
+import jwt
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+from chatorical import tenancy
+from chatorical.asgi import application
+from conversations import services
+from conversations.models import Message
+from conversations.tests.factories import conversation_for, token_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
+
+WELCOME_KEYS = {"type", "key", "text"}
+
+
+def test_the_channel_layer_is_redis():
+    assert type(get_channel_layer()).__name__ == "RedisPubSubChannelLayer"
+
+
+async def connect(conversation=None, *, token=None, headers=None):
+    token = token if token is not None else await database_sync_to_async(token_for)(conversation)
+    communicator = WebsocketCommunicator(application, f"/v1/ws?token={token}", headers=headers or [])
+    connected, _ = await communicator.connect()
+    return communicator, connected
+
+
+async def connect_and_skip_welcome(conversation):
+    communicator, connected = await connect(conversation)
+    assert connected
+    welcome = await communicator.receive_json_from()
+    assert welcome["key"] == "welcome"
+    return communicator
+
+
+@pytest.fixture
+def conversation(default_tenant):
+    return conversation_for(default_tenant, visitor_name="Ada")
+
+
+async def test_connect_sends_the_welcome_note(conversation):
+    communicator, connected = await connect(conversation)
+    assert connected
+    welcome = await communicator.receive_json_from()
+    assert set(welcome) == WELCOME_KEYS
+    assert welcome["type"] == "info_note" and welcome["key"] == "welcome" and welcome["text"]
+    await communicator.disconnect()
+
+
+async def test_visitor_message_is_stored_and_echoed_in_the_v1_shape(conversation):
+    first = await connect_and_skip_welcome(conversation)
+    second = await connect_and_skip_welcome(conversation)
+    await first.send_json_to({"type": "message", "text": "Hello there"})
+    for socket in (first, second):
+        assert await socket.receive_json_from(timeout=3) == {"direction": "INBOUND", "text": "Hello there"}
+
+    def stored():
+        with tenancy.tenant_context(conversation.tenant):
+            return list(Message.objects.filter(conversation=conversation).values_list("direction", "text", "seq"))
+
+    assert await database_sync_to_async(stored)() == [("INBOUND", "Hello there", 1)]
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
+    socket = await connect_and_skip_welcome(conversation)
+
+    def agent_side():
+        with tenancy.tenant_context(conversation.tenant):
+            services.conversation_claim(conversation=conversation, agent_id=5, agent_name="Bob")
+            services.message_add(conversation=conversation, direction="OUTBOUND", text="How can I help?", agent_name="Bob")
+            services.conversation_close(conversation=conversation)
+
+    await database_sync_to_async(agent_side)()
+    assert await socket.receive_json_from(timeout=3) == {"type": "agent_joined", "agent": "Bob"}
+    assert await socket.receive_json_from(timeout=3) == {"direction": "OUTBOUND", "text": "How can I help?", "agent": "Bob"}
+    assert await socket.receive_json_from(timeout=3) == {"type": "conversation_closed"}
+    assert (await socket.receive_output(timeout=3))["type"] == "websocket.close"
+
+
+async def test_agent_joined_leaves_out_a_missing_name(conversation):
+    socket = await connect_and_skip_welcome(conversation)
+
+    def claim():
+        with tenancy.tenant_context(conversation.tenant):
+            services.conversation_claim(conversation=conversation, agent_id=5, agent_name="")
+
+    await database_sync_to_async(claim)()
+    assert await socket.receive_json_from(timeout=3) == {"type": "agent_joined"}
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame, key",
+    [
+        ('{"type": "message", "text": ""}', "error_empty_text"),
+        ('{"type": "message"}', "error_empty_text"),
+        ('{"type": "typing"}', "error_unknown_frame"),
+        ("[1, 2]", "error_unknown_frame"),
+        ("not json", "error_invalid_json"),
+    ],
+)
+async def test_bad_frames_get_an_error_note_and_the_socket_stays_open(conversation, frame, key):
+    socket = await connect_and_skip_welcome(conversation)
+    await socket.send_to(text_data=frame)
+    note = await socket.receive_json_from(timeout=3)
+    assert note["type"] == "info_note" and note["key"] == key and note["text"]
+    await socket.send_json_to({"type": "message", "text": "still here"})
+    assert await socket.receive_json_from(timeout=3) == {"direction": "INBOUND", "text": "still here"}
+    await socket.disconnect()
+
+
+async def test_oversized_text_is_refused_and_not_stored(conversation):
+    socket = await connect_and_skip_welcome(conversation)
+    await socket.send_json_to({"type": "message", "text": "x" * (settings.MESSAGE_MAX_CHARS + 1)})
+    note = await socket.receive_json_from(timeout=3)
+    assert note["key"] == "error_text_too_long"
+    await socket.disconnect()
+
+    def count():
+        with tenancy.tenant_context(conversation.tenant):
+            return Message.objects.count()
+
+    assert await database_sync_to_async(count)() == 0
+
+
+async def test_binary_frames_are_refused(conversation):
+    socket = await connect_and_skip_welcome(conversation)
+    await socket.send_to(bytes_data=b"\x00\x01")
+    assert (await socket.receive_json_from(timeout=3))["key"] == "error_binary_frame"
+    await socket.disconnect()
+
+
+def _signed(claims, secret=None):
+    return jwt.encode(claims, secret or settings.CONVERSATION_JWT_SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("case", ["forged", "expired", "wrong_audience", "missing", "garbage"])
+async def test_bad_tokens_are_refused_at_the_handshake(conversation, case):
+    base = {"tid": conversation.tenant_id, "cid": str(conversation.id), "aud": "ws", "iat": 1, "exp": 2**40, "jti": "j"}
+    tokens = {
+        "forged": _signed(base, "some-other-secret-of-sufficient-length!"),
+        "expired": _signed({**base, "exp": 10}),
+        "wrong_audience": _signed({**base, "aud": "api"}),
+        "missing": "",
+        "garbage": "a.b.c",
+    }
+    _, connected = await connect(token=tokens[case])
+    assert not connected
+
+
+async def test_other_tenants_token_is_refused_on_v1(other_tenant):
+    theirs = await database_sync_to_async(conversation_for)(other_tenant)
+    _, connected = await connect(theirs)
+    assert not connected
+
+
+async def test_closed_conversation_is_refused(conversation):
+    def close():
+        with tenancy.tenant_context(conversation.tenant):
+            services.conversation_close(conversation=conversation)
+
+    await database_sync_to_async(close)()
+    _, connected = await connect(conversation)
+    assert not connected
+
+
+async def test_origin_allowlist_when_configured(conversation, settings):
+    settings.WIDGET_ALLOWED_ORIGINS = ["https://shop.example"]
+    _, refused = await connect(conversation, headers=[(b"origin", b"https://evil.example")])
+    allowed, connected = await connect(conversation, headers=[(b"origin", b"https://shop.example")])
+    assert not refused and connected
+    await allowed.disconnect()
+
+
+async def test_events_of_one_conversation_do_not_reach_another(default_tenant, conversation):
+    other = await database_sync_to_async(conversation_for)(default_tenant)
+    mine, theirs = await connect_and_skip_welcome(conversation), await connect_and_skip_welcome(other)
+    await mine.send_json_to({"type": "message", "text": "private"})
+    assert (await mine.receive_json_from(timeout=3))["text"] == "private"
+    assert await theirs.receive_nothing(timeout=0.5)
+    await asyncio.gather(mine.disconnect(), theirs.disconnect())
