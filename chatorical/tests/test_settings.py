@@ -1,0 +1,74 @@
+"""Settings as a deployment meets them: each case imports them in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+from chatorical.testing import ROOT
+
+STRONG = "s" * 40
+
+
+def load_settings(code: str = "", **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "REDIS", "SERVICE", "CONVERSATION"))}
+    clean.update(env, DJANGO_SETTINGS_MODULE="chatorical.settings")
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PROD = {
+    "DJANGO_ENV": "prod",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ALLOWED_HOSTS": "chat.example",
+    "CONVERSATION_JWT_SECRET": "j" * 40,
+    "SERVICE_TOKEN": STRONG,
+    "DJANGO_SECRET_KEY": "k" * 40,
+}
+
+
+def test_prod_starts_with_strong_secrets_and_uses_the_prod_database():
+    result = load_settings(
+        "print(settings.DATABASES['default']['NAME'], settings.REDIS_URL, settings.LOGGING['handlers']['console']['formatter'])",
+        **PROD,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["support_chat_prod", "redis://127.0.0.1:6379/3", "json"]
+
+
+def test_prod_refuses_a_missing_jwt_secret():
+    result = load_settings(**{**PROD, "CONVERSATION_JWT_SECRET": ""})
+    assert result.returncode != 0
+    assert "CONVERSATION_JWT_SECRET" in result.stderr
+
+
+def test_prod_refuses_the_service_token_as_jwt_secret():
+    result = load_settings(**{**PROD, "CONVERSATION_JWT_SECRET": STRONG})
+    assert result.returncode != 0
+    assert "must differ from SERVICE_TOKEN" in result.stderr
+
+
+def test_prod_refuses_the_dev_placeholder():
+    result = load_settings(**{**PROD, "SERVICE_TOKEN": "dev-insecure-placeholder-never-use-in-prod"})
+    assert result.returncode != 0
+
+
+def test_dev_uses_the_dev_database_and_pretty_logs():
+    result = load_settings(
+        "print(settings.DATABASES['default']['NAME'], settings.LOGGING['handlers']['console']['formatter'])",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["support_chat_dev", "pretty"]
+
+
+def test_flags_are_validated():
+    result = load_settings(TENANT_ENFORCEMENT="sometimes")
+    assert result.returncode != 0
+    assert "TENANT_ENFORCEMENT must be one of strict, warn" in result.stderr

@@ -1,0 +1,49 @@
+"""The first milestone's proof: two real daphne processes, one conversation, one Redis.
+
+A socket on each instance; after both have sat idle for over a minute (the channel
+layer's default socket timeout would have dropped them), a message sent on one instance
+arrives on the other, and nothing else does.
+"""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant"), pytest.mark.processes]
+
+IDLE_SECONDS = 65
+
+
+async def receive_json(socket, timeout=5):
+    return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+
+
+async def test_message_crosses_instances_after_a_minute_idle(start_server):
+    first, second = start_server(), start_server()
+    started = httpx.post(f"{first.url}/v1/start", json={"name": "Ada"}).json()
+    token = started["token"]
+    async with (
+        websockets.connect(f"{first.ws_url}/v1/ws?token={token}") as on_first,
+        websockets.connect(f"{second.ws_url}/v1/ws?token={token}") as on_second,
+    ):
+        for socket in (on_first, on_second):
+            assert (await receive_json(socket))["key"] == "welcome"
+
+        await asyncio.sleep(IDLE_SECONDS)
+
+        await on_first.send(json.dumps({"type": "message", "text": "after a long pause"}))
+        expected = {"direction": "INBOUND", "text": "after a long pause"}
+        assert await receive_json(on_second) == expected
+        assert await receive_json(on_first) == expected
+
+        await on_second.send(json.dumps({"type": "message", "text": "and back"}))
+        assert await receive_json(on_first) == {"direction": "INBOUND", "text": "and back"}
+
+    history = httpx.get(
+        f"{second.url}/v1/conversations/{started['conversation_id']}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert [m["text"] for m in history["messages"]] == ["after a long pause", "and back"]
