@@ -39,6 +39,23 @@ else:
     CONVERSATION_JWT_SECRET = CONVERSATION_JWT_SECRET or DEV_PLACEHOLDER_SECRET
     SECRET_KEY = SECRET_KEY or DEV_PLACEHOLDER_SECRET
 
+# Fernet keys for tenant secrets at rest; the first encrypts, all decrypt (rotation).
+CHANNEL_CONFIG_KEYS = env_list("CHANNEL_CONFIG_KEYS")
+if IS_PROD and not CHANNEL_CONFIG_KEYS:
+    raise ImproperlyConfigured("CHANNEL_CONFIG_KEYS is required in prod")
+if not CHANNEL_CONFIG_KEYS:
+    # A fixed dev key: dev data is not secret, and a restart must still read it.
+    CHANNEL_CONFIG_KEYS = ["ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="]
+
+# --- Telegram ----------------------------------------------------------------------------
+TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")
+TELEGRAM_TIMEOUT_SECONDS = env_float("TELEGRAM_TIMEOUT_SECONDS", 10.0)
+# The default tenant's bot comes from the environment, as in v1.
+BOT_TOKEN = env_str("BOT_TOKEN")
+SUPPORT_GROUP_ID = env_str("SUPPORT_GROUP_ID")
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
+TELEGRAM_HEADER_SECRET = env_str("TELEGRAM_HEADER_SECRET")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PROD else "*")
 PORT = env_int("PORT", 4012)
 

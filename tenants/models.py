@@ -23,3 +23,22 @@ class Tenant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class TelegramConfig(models.Model):
+    """A tenant's bot and support group. Secrets are stored encrypted (tenants/crypto.py).
+
+    `webhook_secret_digest` (SHA-256 of the path secret) lets the v2 webhook find the
+    tenant with an indexed lookup without storing the secret in the clear.
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="telegram_config")
+    bot_token_encrypted = models.TextField()
+    webhook_secret_encrypted = models.TextField()
+    webhook_secret_digest = models.CharField(max_length=64, unique=True)
+    header_secret_encrypted = models.TextField(blank=True)
+    support_group_id = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Telegram config of {self.tenant_id}"
