@@ -1,0 +1,1 @@
+"""Telegram Bot API facts the bridge relies on (see methods.json and table.py)."""
