@@ -95,3 +95,37 @@ def start_server():
     yield start
     for server in servers:
         server.stop()
+
+
+class WorkerProcess:
+    """A real Celery worker (with beat, for the sweeps) in its own process group."""
+
+    def __init__(self, tmp_path: Path, **env_overrides):
+        self.log_path = tmp_path / f"celery-{time.monotonic_ns()}.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "chatorical", "worker", "--beat",
+                "--pool", "solo", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule"),
+            ],
+            cwd=ROOT,
+            env=process_env(**env_overrides),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self):
+        """SIGKILL: no clean-up, no acknowledgement, as when a machine dies."""
+        os.killpg(self.process.pid, 9)
+        self.process.wait()
+        self._log.close()
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()

@@ -17,7 +17,10 @@ class Conversation(TenantOwned):
     visitor_name = models.CharField(max_length=128, blank=True)
     locale = models.CharField(max_length=35, blank=True)
     page_url = models.URLField(max_length=2048, blank=True)
+    # Where the conversation's forum topic lives; set by the Telegram bridge.
+    chat_id = models.BigIntegerField(null=True, blank=True)
     thread_id = models.BigIntegerField(null=True, blank=True)
+    header_message_id = models.BigIntegerField(null=True, blank=True)
     claimed_by_id = models.BigIntegerField(null=True, blank=True)
     claimed_by_name = models.CharField(max_length=128, blank=True)
     note = models.TextField(blank=True)
@@ -59,6 +62,8 @@ class Message(TenantOwned):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     text = models.TextField()
     agent_name = models.CharField(max_length=128, blank=True)
+    # Set for an agent's message that came from Telegram: it needs no post back there.
+    telegram_message_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -85,6 +90,7 @@ class OutboxEvent(TenantOwned):
         CONVERSATION_CLOSED = "ConversationClosed"
         CONVERSATION_RENAMED = "ConversationRenamed"
         CONVERSATION_NOTED = "ConversationNoted"
+        AGENT_HINT = "AgentHint"  # a note from the bot to the agents in the topic
 
     class Status(models.TextChoices):
         PENDING = "pending"

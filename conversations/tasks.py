@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
+from prometheus_client import Counter
 
 from chatorical import tenancy
 from conversations.models import OutboxEvent
@@ -21,6 +22,10 @@ from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
+OUTBOX_OUTCOMES = Counter(
+    "chatorical_outbox_events_total", "Outbox events handled, by kind and outcome (done, retry, dead).", ["kind", "outcome"]
+)
+
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 600.0
@@ -28,11 +33,16 @@ SWEEP_BATCH = 200
 
 
 class RetryLater(Exception):
-    """Raised by a handler that knows how long to wait (e.g. Telegram's retry_after)."""
+    """Raised by a handler that knows how long to wait (e.g. Telegram's retry_after).
 
-    def __init__(self, seconds: float, reason: str = ""):
+    `counts=False` is for waits that say nothing about the event itself (a send budget, a
+    right an admin must grant): those never push the event towards the dead letter.
+    """
+
+    def __init__(self, seconds: float, reason: str = "", *, counts: bool = True):
         super().__init__(reason or f"retry in {seconds}s")
         self.seconds = seconds
+        self.counts = counts
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -60,7 +70,7 @@ def _handle(event: OutboxEvent) -> None:
         for handler in handlers_for(event.kind):
             handler(event)
     except RetryLater as exc:
-        _schedule_retry(event, delay=exc.seconds, error=str(exc))
+        _schedule_retry(event, delay=exc.seconds, error=str(exc), counts=exc.counts)
     except Exception as exc:
         logger.exception("outbox event %s (%s) failed", event.pk, event.kind)
         _schedule_retry(event, delay=backoff_seconds(event.attempts + 1), error=repr(exc))
@@ -68,17 +78,21 @@ def _handle(event: OutboxEvent) -> None:
         event.status = OutboxEvent.Status.DONE
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "processed_at"])
+        OUTBOX_OUTCOMES.labels(kind=event.kind, outcome="done").inc()
 
 
-def _schedule_retry(event: OutboxEvent, *, delay: float, error: str) -> None:
-    event.attempts += 1
+def _schedule_retry(event: OutboxEvent, *, delay: float, error: str, counts: bool = True) -> None:
+    if counts:
+        event.attempts += 1
     event.last_error = error[:2000]
     if event.attempts >= MAX_ATTEMPTS:
         event.status = OutboxEvent.Status.DEAD
         event.processed_at = timezone.now()
         logger.error("outbox event %s (%s) is dead after %s attempts", event.pk, event.kind, event.attempts)
+        OUTBOX_OUTCOMES.labels(kind=event.kind, outcome="dead").inc()
     else:
         event.available_at = timezone.now() + timedelta(seconds=delay)
+        OUTBOX_OUTCOMES.labels(kind=event.kind, outcome="retry").inc()
     event.save(update_fields=["attempts", "last_error", "status", "processed_at", "available_at"])
 
 

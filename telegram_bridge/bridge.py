@@ -1,0 +1,123 @@
+"""A tenant's bot, as the workers use it: calls with migration handling, problem reports
+and the send budget. One Bridge per tenant and call site; nothing here is cached across
+tenants, so one tenant's failing bot cannot slow another's."""
+
+import logging
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from prometheus_client import Counter
+
+from conversations.models import Conversation
+from conversations.tasks import RetryLater
+from telegram_bridge import client as tg
+from telegram_bridge import scheduler
+from telegram_bridge.models import ChatMigration
+from tenants.models import TelegramConfig, Tenant
+from tenants.selectors import TelegramSettings, telegram_settings_for
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_FAILURES = Counter(
+    "chatorical_telegram_failures_total", "Telegram calls refused or unanswered", ["tenant", "kind"]
+)
+
+# How long to wait before trying again after a refusal that a human must fix.
+MISSING_RIGHTS_RETRY_SECONDS = 120
+BOT_REMOVED_RETRY_SECONDS = 600
+
+
+def _problem_key(tenant_id: int) -> str:
+    return f"tg:problem:{tenant_id}"
+
+
+def bot_problem(tenant_id: int) -> str | None:
+    """The last unresolved problem of the tenant's bot (for /ready and the admin), if any."""
+    return cache.get(_problem_key(tenant_id))
+
+
+@dataclass
+class Bridge:
+    tenant: Tenant
+    settings: TelegramSettings
+    client: tg.BotClient
+
+    @classmethod
+    def for_tenant(cls, tenant: Tenant) -> "Bridge | None":
+        telegram = telegram_settings_for(tenant)
+        if telegram is None:
+            return None
+        return cls(tenant=tenant, settings=telegram, client=tg.BotClient(telegram.bot_token))
+
+    @property
+    def support_chat_id(self) -> int:
+        """The configured group, followed through any supergroup upgrades."""
+        chat_id = self.settings.support_group_id
+        routes = dict(ChatMigration.objects.values_list("from_chat_id", "to_chat_id"))
+        while chat_id in routes:
+            chat_id = routes.pop(chat_id)
+        return chat_id
+
+    def call(self, method: str, **params):
+        """Calls Telegram; follows a chat migration once and turns refusals into retries."""
+        try:
+            try:
+                result = self.client.call(method, **params)
+            except tg.ChatMigrated as migrated:
+                self._record_migration(params["chat_id"], migrated.new_chat_id)
+                result = self.client.call(method, **{**params, "chat_id": migrated.new_chat_id})
+        except tg.RetryAfter as exc:
+            self._count("rate_limited")
+            if "chat_id" in params:
+                scheduler.pause_chat(bot_id=self.client.bot_id, chat_id=params["chat_id"], seconds=exc.seconds)
+            raise RetryLater(exc.seconds, f"telegram asked to wait {exc.seconds}s", counts=False) from None
+        except tg.MissingRights as exc:
+            self._report("missing_rights", f"{method}: {exc.description}")
+            raise RetryLater(MISSING_RIGHTS_RETRY_SECONDS, exc.description, counts=False) from None
+        except tg.BotRemoved as exc:
+            self._report("bot_removed", f"{method}: {exc.description}")
+            raise RetryLater(BOT_REMOVED_RETRY_SECONDS, exc.description) from None
+        except tg.Unavailable:
+            self._count("unavailable")
+            raise
+        self._clear_problem()
+        return result
+
+    def post(self, *, chat_id: int, thread_id: int, text: str, **extra) -> int:
+        """Posts into a topic within the send budget; returns the new message id."""
+        wait = scheduler.reserve_post(bot_id=self.client.bot_id, chat_id=chat_id)
+        if wait:
+            raise RetryLater(wait, "send budget of the support group is used up", counts=False)
+        message = self.call(
+            "sendMessage",
+            chat_id=chat_id,
+            message_thread_id=thread_id,
+            text=text,
+            disable_notification=True,
+            **extra,
+        )
+        return message["message_id"]
+
+    def _record_migration(self, old_chat_id: int, new_chat_id: int) -> None:
+        logger.warning("support group %s was upgraded to supergroup %s", old_chat_id, new_chat_id)
+        with transaction.atomic():
+            ChatMigration.objects.get_or_create(
+                tenant=self.tenant, from_chat_id=old_chat_id, defaults={"to_chat_id": new_chat_id}
+            )
+            TelegramConfig.objects.filter(tenant=self.tenant, support_group_id=old_chat_id).update(
+                support_group_id=new_chat_id
+            )
+            Conversation.objects.filter(chat_id=old_chat_id).update(chat_id=new_chat_id)
+
+    def _count(self, kind: str) -> None:
+        TELEGRAM_FAILURES.labels(tenant=self.tenant.slug, kind=kind).inc()
+
+    def _report(self, kind: str, detail: str) -> None:
+        self._count(kind)
+        logger.error("telegram bot of tenant %s: %s (%s)", self.tenant.slug, kind, detail)
+        cache.set(_problem_key(self.tenant.id), f"{kind}: {detail}", timeout=24 * 3600)
+
+    def _clear_problem(self) -> None:
+        if cache.get(_problem_key(self.tenant.id)):
+            cache.delete(_problem_key(self.tenant.id))

@@ -1,0 +1,90 @@
+"""The default tenant wired to a running fake Bot API, as v1 deployments configure it."""
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+
+from chatorical import tenancy
+from conversations.tasks import drain_conversation
+from telegram_bridge.tasks import process_pending_updates
+from telegram_bridge.testing.fake_bot_api import FakeBotApi
+from telegram_bridge.testing.fixtures import DEFAULT_BOT_ID, DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
+
+HEADER_SECRET = "header-secret-for-tests"
+WEBHOOK_SECRET = "path-secret-for-tests"
+AGENT = {"id": 4242, "is_bot": False, "first_name": "Grace", "username": "grace"}
+OTHER_AGENT = {"id": 4343, "is_bot": False, "first_name": "Linus"}
+
+
+def _forget_send_budgets():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in (f"{settings.REDIS_KEY_PREFIX}:budget:*", f"{settings.REDIS_KEY_PREFIX}:*tg:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def telegram(fake_bot_api: FakeBotApi, settings, default_tenant):  # noqa: F811
+    """Our own send budget is out of the way (the fake still enforces Telegram's limits);
+    the tests of the budget set it back."""
+    _forget_send_budgets()
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 10**9
+    settings.TELEGRAM_BOT_POSTS_PER_SECOND = 10**9
+    settings.TELEGRAM_API_BASE = fake_bot_api.base_url
+    settings.BOT_TOKEN = DEFAULT_BOT_TOKEN
+    settings.SUPPORT_GROUP_ID = str(DEFAULT_CHAT_ID)
+    settings.WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.TELEGRAM_HEADER_SECRET = HEADER_SECRET
+    return fake_bot_api
+
+
+class Agents:
+    """Drives the bridge the way Telegram and the workers would, step by step."""
+
+    def __init__(self, fake: FakeBotApi, tenant):
+        self.fake = fake
+        self.tenant = tenant
+        self.client = Client()
+
+    def send_update(self, update: dict, *, secret: str = HEADER_SECRET):
+        return self.client.post(
+            "/v1/telegram/webhook", update, content_type="application/json",
+            HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret,
+        )
+
+    def process_updates(self) -> int:
+        with tenancy.tenant_context(self.tenant):
+            return process_pending_updates(self.tenant)
+
+    def say(self, conversation, text: str, user: dict = AGENT):
+        conversation.refresh_from_db()
+        update = self.fake.add_user_message(DEFAULT_CHAT_ID, text, thread_id=conversation.thread_id, user=user)
+        assert self.send_update(update).json() == {"ok": True}
+        self.process_updates()
+        return update
+
+    def press_claim(self, conversation, user: dict = AGENT):
+        conversation.refresh_from_db()
+        update = self.fake.press_button(DEFAULT_CHAT_ID, conversation.header_message_id, user=user)
+        assert self.send_update(update).json() == {"ok": True}
+        self.process_updates()
+        return update
+
+    def drain(self, conversation) -> int:
+        with tenancy.tenant_context(self.tenant):
+            return drain_conversation(conversation.pk)
+
+    def topic_texts(self, conversation) -> list[str]:
+        conversation.refresh_from_db()
+        return [m["text"] for m in self.fake.messages(DEFAULT_CHAT_ID, thread_id=conversation.thread_id)]
+
+
+@pytest.fixture
+def agents(telegram, default_tenant) -> Agents:
+    return Agents(telegram, default_tenant)
+
+
+__all__ = ["AGENT", "OTHER_AGENT", "DEFAULT_BOT_ID", "DEFAULT_CHAT_ID"]

@@ -1,0 +1,121 @@
+"""Telegram's bad days: 429s, deleted topics, missing rights, migrations, budgets."""
+
+import time
+
+from django.utils import timezone
+
+from chatorical import tenancy
+from conversations import services
+from conversations.models import OutboxEvent
+from telegram_bridge.bridge import bot_problem
+from telegram_bridge.models import ChatMigration
+from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
+from telegram_bridge.tests.test_flow import start, visitor_says
+
+
+def pending(conversation):
+    with tenancy.tenant_context(conversation.tenant):
+        return list(OutboxEvent.objects.filter(conversation=conversation, status="pending"))
+
+
+def test_429_is_honoured_exactly_once(client, agents):
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    agents.fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", {"retry_after": 1})
+    visitor_says(conversation, "wait for it")
+    agents.drain(conversation)
+    [event] = pending(conversation)
+    assert event.attempts == 0, "a 429 is not the event's fault"
+    assert event.available_at > timezone.now()
+    agents.drain(conversation)  # still paused: nothing is sent
+    time.sleep(1.1)
+    agents.drain(conversation)
+    assert agents.topic_texts(conversation)[-1] == "wait for it"
+    sends = [c for c in agents.fake.calls("sendMessage") if c.params["text"] == "wait for it"]
+    assert [c.status for c in sends] == [429, 200]
+
+
+def test_deleted_topic_is_replaced_and_the_message_delivered(client, agents):
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    visitor_says(conversation, "first")
+    agents.drain(conversation)
+    conversation.refresh_from_db()
+    old_thread = conversation.thread_id
+    agents.fake.delete_topic(DEFAULT_CHAT_ID, old_thread)
+
+    visitor_says(conversation, "are you there?")
+    agents.drain(conversation)
+    conversation.refresh_from_db()
+    assert conversation.thread_id != old_thread
+    texts = agents.topic_texts(conversation)
+    assert "Ada" in texts[0]  # a new header
+    assert "first" in texts[1] and "deleted" in texts[1]  # the history summary
+    assert texts[-1] == "are you there?", [(e.last_error, e.available_at) for e in pending(conversation)]
+    assert agents.fake.pinned(DEFAULT_CHAT_ID)["message_id"] == conversation.header_message_id
+
+
+def test_missing_topic_rights_keep_the_conversation_until_granted(client, agents):
+    agents.fake.set_rights(DEFAULT_CHAT_ID, can_manage_topics=False)
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    [event] = pending(conversation)
+    assert event.attempts == 0
+    assert "missing_rights" in bot_problem(agents.tenant.id)
+
+    agents.fake.set_rights(DEFAULT_CHAT_ID, can_manage_topics=True)
+    with tenancy.tenant_context(agents.tenant):
+        OutboxEvent.objects.filter(pk=event.pk).update(available_at=timezone.now())
+    agents.drain(conversation)
+    assert pending(conversation) == []
+    assert agents.fake.topics(DEFAULT_CHAT_ID)[0]["name"] == "Ada"
+    assert bot_problem(agents.tenant.id) is None
+
+
+def test_migrated_group_is_followed_and_the_message_resent(client, agents, settings):
+    agents.fake.migrate_chat(-4001, DEFAULT_CHAT_ID)
+    settings.SUPPORT_GROUP_ID = "-4001"
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    conversation.refresh_from_db()
+    assert conversation.chat_id == DEFAULT_CHAT_ID
+    with tenancy.tenant_context(agents.tenant):
+        assert ChatMigration.objects.get().to_chat_id == DEFAULT_CHAT_ID
+    assert agents.fake.topics(DEFAULT_CHAT_ID)[0]["name"] == "Ada"
+
+
+def test_group_budget_defers_instead_of_hitting_telegrams_limit(agents, settings):
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19
+    with tenancy.tenant_context(agents.tenant):
+        conversations = [services.conversation_start(tenant=agents.tenant, visitor_name=f"V{i}") for i in range(25)]
+    for conversation in conversations:
+        agents.drain(conversation)
+    sends = agents.fake.calls("sendMessage")
+    assert [c for c in sends if c.status == 429] == []
+    assert len(sends) == 2, "a burst of two, then one post every 60/17 s"
+    deferred = [c for c in conversations if pending(c)]
+    assert len(deferred) == 23
+    [event] = pending(deferred[0])
+    assert 0 < (event.available_at - timezone.now()).total_seconds() <= 60 / 17 + 0.5
+
+
+def test_backlog_of_visitor_messages_goes_out_as_one_post_in_order(client, agents, settings):
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    for i in range(10):
+        visitor_says(conversation, f"message {i}")
+    agents.drain(conversation)
+    posts = agents.topic_texts(conversation)[1:]
+    assert posts == ["\n".join(f"message {i}" for i in range(10))]
+    assert pending(conversation) == []
+
+
+def test_deleting_a_conversation_deletes_its_topic_best_effort(client, agents):
+    from telegram_bridge.topics import topic_delete_best_effort
+
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    conversation.refresh_from_db()
+    topic_delete_best_effort(conversation)
+    assert agents.fake.topics(DEFAULT_CHAT_ID) == []
+    topic_delete_best_effort(conversation)  # already gone: logged, not raised

@@ -1,0 +1,177 @@
+"""A conversation's forum topic: created on start, titled after the visitor and the note,
+headed by a pinned post with the Claim button, and replaced if someone deletes it."""
+
+import logging
+
+from django.db import transaction
+
+from chatorical import tenancy
+from conversations.models import Conversation, Message
+from conversations.tasks import RetryLater
+from telegram_bridge import client as tg
+from telegram_bridge.bridge import Bridge
+from templates_i18n.selectors import template_text
+
+logger = logging.getLogger(__name__)
+
+TOPIC_NAME_LIMIT = 128
+CLAIM_PREFIX = "claim:"
+HISTORY_IN_SUMMARY = 10
+
+
+def topic_title(conversation: Conversation) -> str:
+    title = conversation.visitor_name or f"Visitor {str(conversation.id)[:8]}"
+    if conversation.note:
+        title = f"{title} · {conversation.note}"
+    title = " ".join(title.split())
+    return title if len(title) <= TOPIC_NAME_LIMIT else title[: TOPIC_NAME_LIMIT - 1] + "…"
+
+
+def claim_callback_data(conversation: Conversation) -> str:
+    return f"{CLAIM_PREFIX}{conversation.id.hex}"
+
+
+def _text(conversation: Conversation, key: str, **variables) -> str:
+    return template_text(tenant_id=conversation.tenant_id, key=key, locale=conversation.locale, variables=variables)
+
+
+def header_text(conversation: Conversation) -> str:
+    if conversation.status == Conversation.Status.CLAIMED:
+        status = _text(conversation, "status_claimed", agent=conversation.claimed_by_name)
+    else:
+        status = _text(conversation, f"status_{conversation.status}")
+    return _text(
+        conversation,
+        "topic_header",
+        visitor_name=conversation.visitor_name or "-",
+        locale=conversation.locale or "-",
+        page_url=conversation.page_url or "-",
+        status=status,
+    )
+
+
+def header_markup(conversation: Conversation) -> dict | None:
+    """The Claim button while nobody has claimed; None (an edit then drops it) after."""
+    if conversation.status != Conversation.Status.OPEN:
+        return None
+    button = {"text": _text(conversation, "claim_button"), "callback_data": claim_callback_data(conversation)}
+    return {"inline_keyboard": [[button]]}
+
+
+def _save(conversation: Conversation, *fields: str) -> None:
+    # Each step is kept as soon as Telegram confirmed it, so a retry does not redo it.
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(**{f: getattr(conversation, f) for f in fields})
+
+
+def topic_ensure(bridge: Bridge, conversation: Conversation) -> None:
+    """Creates the topic and its pinned header post, skipping what already exists."""
+    if conversation.thread_id is None:
+        chat_id = bridge.support_chat_id
+        topic = bridge.call("createForumTopic", chat_id=chat_id, name=topic_title(conversation))
+        # Read again: the call may have found the group upgraded to a supergroup.
+        conversation.chat_id, conversation.thread_id = bridge.support_chat_id, topic["message_thread_id"]
+        conversation.header_message_id = None
+        _save(conversation, "chat_id", "thread_id", "header_message_id")
+    if conversation.header_message_id is None:
+        conversation.header_message_id = bridge.post(
+            chat_id=conversation.chat_id,
+            thread_id=conversation.thread_id,
+            text=header_text(conversation),
+            reply_markup=header_markup(conversation),
+        )
+        _save(conversation, "header_message_id")
+        try:
+            bridge.call(
+                "pinChatMessage",
+                chat_id=conversation.chat_id,
+                message_id=conversation.header_message_id,
+                disable_notification=True,
+            )
+        except tg.TelegramError as exc:
+            # A header that is not pinned still works; the problem is reported by the bridge.
+            logger.warning("could not pin the header of %s: %s", conversation.id, exc)
+
+
+def topic_recreate(bridge: Bridge, conversation: Conversation, *, history_before_seq: int) -> None:
+    """The topic was deleted: open a new one, with the latest history for context."""
+    logger.warning("topic %s of conversation %s is gone; opening a new one", conversation.thread_id, conversation.id)
+    conversation.thread_id = None
+    _save(conversation, "thread_id")
+    topic_ensure(bridge, conversation)
+    recent = list(
+        Message.objects.filter(conversation=conversation, seq__lt=history_before_seq).order_by("-seq")[
+            :HISTORY_IN_SUMMARY
+        ]
+    )
+    if recent:
+        history = "\n".join(
+            f"{'Visitor' if m.direction == Message.Direction.INBOUND else m.agent_name or 'Agent'}: {m.text[:300]}"
+            for m in reversed(recent)
+        )
+        bridge.post(
+            chat_id=conversation.chat_id,
+            thread_id=conversation.thread_id,
+            text=_text(conversation, "topic_recreated", history=history)[:4096],
+        )
+
+
+def topic_post(bridge: Bridge, conversation: Conversation, text: str, *, history_before_seq: int) -> int:
+    """Posts into the conversation's topic, replacing the topic if it was deleted (its
+    summary shows the messages before `history_before_seq`) and reopening it if an agent
+    closed it by hand."""
+    topic_ensure(bridge, conversation)
+    try:
+        return bridge.post(chat_id=conversation.chat_id, thread_id=conversation.thread_id, text=text)
+    except tg.ThreadNotFound:
+        topic_recreate(bridge, conversation, history_before_seq=history_before_seq)
+    except tg.TopicClosed:
+        bridge.call("reopenForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
+    return bridge.post(chat_id=conversation.chat_id, thread_id=conversation.thread_id, text=text)
+
+
+def topic_refresh(bridge: Bridge, conversation: Conversation) -> None:
+    """Brings the title and the header post up to date with the conversation."""
+    if conversation.thread_id is None:
+        return
+    try:
+        bridge.call(
+            "editForumTopic",
+            chat_id=conversation.chat_id,
+            message_thread_id=conversation.thread_id,
+            name=topic_title(conversation),
+        )
+        if conversation.header_message_id:
+            bridge.call(
+                "editMessageText",
+                chat_id=conversation.chat_id,
+                message_id=conversation.header_message_id,
+                text=header_text(conversation),
+                reply_markup=header_markup(conversation),
+            )
+    except tg.ThreadNotFound:
+        logger.info("topic of %s is gone; the next post will open a new one", conversation.id)
+
+
+def topic_close(bridge: Bridge, conversation: Conversation) -> None:
+    topic_refresh(bridge, conversation)
+    if conversation.thread_id is None:
+        return
+    try:
+        bridge.call("closeForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
+    except (tg.ThreadNotFound, tg.TopicClosed):
+        pass
+
+
+def topic_delete_best_effort(conversation: Conversation) -> None:
+    """After a conversation was deleted: remove its topic too, if Telegram lets us."""
+    if conversation.thread_id is None:
+        return
+    with tenancy.tenant_context(conversation.tenant):
+        bridge = Bridge.for_tenant(conversation.tenant)
+        if bridge is None:
+            return
+        try:
+            bridge.call("deleteForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
+        except (tg.TelegramError, RetryLater) as exc:
+            logger.info("topic of deleted conversation %s left in place: %s", conversation.id, exc)

@@ -1,0 +1,121 @@
+"""What agents do in the support group: claim, reply, note, close."""
+
+import logging
+
+from django.db import transaction
+
+from chatorical.errors import ApiError
+from conversations import services
+from conversations.models import Conversation, Message
+from conversations.tasks import RetryLater
+from telegram_bridge import client as tg
+from telegram_bridge.bridge import Bridge
+from telegram_bridge.services import agent_hint_add
+from telegram_bridge.topics import CLAIM_PREFIX
+from templates_i18n.selectors import template_text
+
+logger = logging.getLogger(__name__)
+
+
+def agent_display_name(user: dict) -> str:
+    return user.get("username") or user.get("first_name") or "Agent"
+
+
+def update_process(*, bridge: Bridge, update: dict) -> None:
+    if "callback_query" in update:
+        _on_callback(bridge, update["callback_query"])
+    elif "message" in update:
+        _on_message(bridge, update["message"])
+
+
+def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None:
+    chat_id = message.get("chat", {}).get("id")
+    if chat_id != bridge.support_chat_id or not message.get("is_topic_message"):
+        return None  # another chat, or General
+    return Conversation.objects.filter(thread_id=message.get("message_thread_id")).first()
+
+
+def _hint(conversation: Conversation, key: str, **variables) -> None:
+    text = template_text(tenant_id=conversation.tenant_id, key=key, locale=conversation.locale, variables=variables)
+    agent_hint_add(conversation=conversation, text=text)
+
+
+def _claim(conversation: Conversation, user: dict) -> str | None:
+    """Claims for `user`; returns why not, or None when the claim (or a re-claim) holds."""
+    if conversation.claimed_by_id == user["id"]:
+        return None
+    try:
+        services.conversation_claim(conversation=conversation, agent_id=user["id"], agent_name=agent_display_name(user))
+    except ApiError as refusal:
+        return refusal.message
+    return None
+
+
+def _on_callback(bridge: Bridge, query: dict) -> None:
+    data = query.get("data") or ""
+    message = query.get("message") or {}
+    conversation = _conversation_in_topic(bridge, message)
+    answer = None
+    if data.startswith(CLAIM_PREFIX) and conversation and conversation.id.hex == data[len(CLAIM_PREFIX) :]:
+        with transaction.atomic():
+            answer = _claim(conversation, query["from"]) or template_text(
+                tenant_id=conversation.tenant_id, key="claimed_answer"
+            )
+    try:
+        bridge.call("answerCallbackQuery", callback_query_id=query["id"], text=answer)
+    except (tg.TelegramError, RetryLater) as exc:  # the button just stops spinning later
+        logger.info("answerCallbackQuery failed: %s", exc)
+
+
+def _on_message(bridge: Bridge, message: dict) -> None:
+    user = message.get("from") or {}
+    if user.get("is_bot") or not user:
+        return
+    conversation = _conversation_in_topic(bridge, message)
+    if conversation is None:
+        return
+    text = message.get("text")
+    if text is None:
+        if not any(key.startswith("forum_topic_") for key in message) and "new_chat_members" not in message:
+            _hint(conversation, "hint_text_only")
+        return
+    with transaction.atomic():
+        if text.startswith("/"):
+            _on_command(conversation, user, text)
+        else:
+            _on_agent_text(conversation, user, text, message["message_id"])
+
+
+def _on_command(conversation: Conversation, user: dict, text: str) -> None:
+    command, _, argument = text.partition(" ")
+    command = command.split("@", 1)[0].lower()
+    if command == "/claim":
+        refusal = _claim(conversation, user)
+        if refusal:
+            agent_hint_add(conversation=conversation, text=refusal)
+    elif command == "/close":
+        services.conversation_close(conversation=conversation)
+    elif command == "/note" and argument.strip():
+        services.conversation_note(conversation=conversation, note=argument.strip())
+    else:
+        _hint(conversation, "hint_unknown_command")
+
+
+def _on_agent_text(conversation: Conversation, user: dict, text: str, telegram_message_id: int) -> None:
+    if conversation.is_closed:
+        _hint(conversation, "hint_closed")
+    elif conversation.claimed_by_id is None:
+        _hint(conversation, "hint_claim_first")
+    elif conversation.claimed_by_id != user["id"]:
+        _hint(conversation, "hint_claimed_by_other", agent=conversation.claimed_by_name)
+    else:
+        try:
+            services.message_add(
+                conversation=conversation,
+                direction=Message.Direction.OUTBOUND,
+                text=text,
+                agent_name=conversation.claimed_by_name,
+                telegram_message_id=telegram_message_id,
+            )
+        except ApiError as refusal:
+            agent_hint_add(conversation=conversation, text=refusal.message)
