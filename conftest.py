@@ -20,6 +20,16 @@ def _clean_redis_prefix():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _unspent_rate_limits():
+    """Each test starts with every rate limit unspent: most of them come from 127.0.0.1."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"{settings.REDIS_KEY_PREFIX}:rl:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture
 def default_tenant(db):
     from tenants.models import Tenant

@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 
+from chatorical import ratelimit
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,6 +48,7 @@ CHECKS = {
     "database": _check_database,
     "redis": _check_redis,
     "channel_layer": _check_channel_layer,
+    "rate_limiter": ratelimit.probe,
 }
 
 

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chatorical.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from chatorical.env import env_bool, env_choice, env_float, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -150,6 +150,18 @@ if REDIS_URL:
 else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- rate limits (chatorical/ratelimit.py) -------------------------------------------------
+# Multiplies every limit; load tests and benchmarks raise it instead of changing code.
+RATE_LIMIT_SCALE = env_float("RATE_LIMIT_SCALE", 1.0)
+if RATE_LIMIT_SCALE <= 0:
+    raise ImproperlyConfigured("RATE_LIMIT_SCALE must be greater than 0")
+# Whose X-Forwarded-For is believed (chatorical/client_ip.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+# The limiter's own connection setting, so a test can point it at a dead Redis alone.
+RATE_LIMIT_REDIS_URL = REDIS_URL
+if not RATE_LIMIT_REDIS_URL:
+    EMBEDDED_DEFAULTS.append("rate limits: off (they need Redis)")
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -4,7 +4,8 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatorical import tenancy
+from chatorical import ratelimit, tenancy
+from chatorical.client_ip import request_client_ip
 from chatorical.errors import ApiError
 from chatorical.http import allow_methods, bearer_token, json_body, optional_locale, optional_page_url
 from chatorical.middleware import default_tenant_view
@@ -31,6 +32,10 @@ def _conversation_for_bearer(request, conversation_id):
 @allow_methods("POST")
 @default_tenant_view
 def v1_start(request):
+    # Before the body is read: malformed floods count too.
+    ratelimit.enforce(
+        name="conversation_start", tenant=request.tenant, kind="ip", value=request_client_ip(request)
+    )
     body = json_body(request)
     conversation = services.conversation_start(
         tenant=request.tenant,
@@ -46,6 +51,7 @@ def v1_start(request):
 @default_tenant_view
 def v1_messages(request, conversation_id):
     conversation = _conversation_for_bearer(request, conversation_id)
+    ratelimit.enforce(name="history", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     messages = [
         {"direction": m.direction, "text": m.text, **({"agent": m.agent_name} if m.agent_name else {})}
         for m in selectors.message_list(conversation=conversation)
@@ -62,5 +68,7 @@ def v1_rename(request, conversation_id):
     name = services.clean_visitor_name(body.get("name"))
     if not name:
         raise ApiError(400, "invalid_name", "`name` must be a non-empty string.")
+    # After the token and the name are checked: nobody else can spend this conversation's renames.
+    ratelimit.enforce(name="rename", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     conversation = services.conversation_rename(conversation=conversation, visitor_name=name)
     return JsonResponse({"conversation_id": str(conversation.id), "name": conversation.visitor_name})

@@ -8,6 +8,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from chatorical import ratelimit
+from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
 from conversations import realtime, selectors, services
@@ -19,6 +21,10 @@ from tenants.selectors import tenant_get_default
 logger = logging.getLogger(__name__)
 
 RESUME_FIELDS = ("id", "ts", "seq")
+
+# Closes a socket that keeps flooding, or that came too often; the widget reconnects after
+# its backoff, as it does for any code that does not mean "token refused".
+FLOOD_CLOSE_CODE = 4429
 
 
 def _header(scope, name: bytes) -> str:
@@ -40,6 +46,8 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         conversation = await self._conversation_for_token()
         if conversation is None:
             await self.close()
+            return
+        if not await self._connect_allowed():
             return
         self.conversation = conversation
         self.group = realtime.conversation_group(conversation.id)
@@ -78,7 +86,40 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def _tenant(self):
         return await database_sync_to_async(tenant_get_default)()
 
+    async def _connect_allowed(self) -> bool:
+        decision = await ratelimit.check_async(
+            name="ws_connect", tenant=self.tenant, kind="ip", value=scope_client_ip(self.scope)
+        )
+        if decision.allowed:
+            return True
+        # Accepted only to say why: a widget refused at the handshake takes its token for
+        # a bad one and forgets the conversation.
+        await self.accept()
+        await self._error("rate_limited", f"Too many connections; try again in {decision.retry_after_seconds} s.")
+        await self.close(code=FLOOD_CLOSE_CODE)
+        return False
+
+    async def _frame_allowed(self) -> bool:
+        """Every frame counts, valid or not: a flood of junk costs us as much as one of messages."""
+        decision = await ratelimit.check_async(
+            name="ws_message", tenant=self.tenant, kind="socket", value=self.channel_name
+        )
+        if decision.allowed:
+            return True
+        if decision.unavailable:
+            await self._error("limiter_unavailable", "Messages cannot be accepted right now; try again shortly.")
+            return False
+        await self._error(
+            "rate_limited", f"You are sending messages too fast; try again in {decision.retry_after_seconds} s."
+        )
+        if decision.level >= ratelimit.ABUSE_LEVEL:
+            await self.close(code=FLOOD_CLOSE_CODE)
+        return False
+
     async def receive(self, text_data=None, bytes_data=None):
+        # A socket accepted only to be told why it closes has no conversation; its frames go.
+        if not hasattr(self, "conversation") or not await self._frame_allowed():
+            return
         if text_data is None:
             await self._error("error_binary_frame", "Send JSON text frames.")
             return

@@ -1,5 +1,7 @@
 from django.db import models
 
+from chatorical.ratelimit import validate_rate_limits
+
 
 class Tenant(models.Model):
     """A customer of Chatorical. Not tenant-owned itself: it is what scopes everything else."""
@@ -14,6 +16,8 @@ class Tenant(models.Model):
     allowed_origins = models.JSONField(default=list, blank=True)
     default_locale = models.CharField(max_length=35, default="en")
     plan = models.CharField(max_length=32, default="free")
+    # Per-tenant rate limits over the plan's, e.g. {"conversation_start": {"ip": {"limit": 20}}}.
+    rate_limits = models.JSONField(default=dict, blank=True, validators=[validate_rate_limits])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,0 +1,52 @@
+"""What every benchmark needs: a migrated database of its own, real processes, figures.
+
+Benchmarks run by hand (`.venv/bin/python bench/<name>.py`) against PostgreSQL and Redis
+on 127.0.0.1 unless DATABASE_URL / REDIS_URL say otherwise. They use the database
+`support_chat_bench` (created and migrated on first use) and the Redis key prefix
+`scv2bench`, so they never touch development or test data.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatorical.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/support_chat_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
+os.environ.setdefault("REDIS_KEY_PREFIX", "scv2bench")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("RATE_LIMIT_SCALE", "100000")
+
+
+def setup() -> None:
+    """Creates and migrates the bench database, then sets Django up in this process."""
+    import dj_database_url
+    import psycopg
+
+    db = dj_database_url.parse(os.environ["DATABASE_URL"])
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
+    ) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
+
+    import django
+
+    django.setup()
+
+
+def percentiles(samples: list[float]) -> dict:
+    """p50/p95/p99/max of latencies in seconds, as milliseconds."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"n": 0}
+
+    def at(q):
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 2)
+
+    return {"n": len(ordered), "p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 2)}
