@@ -50,3 +50,36 @@ def other_tenant(db):
 def in_default_tenant(default_tenant):
     with tenancy.tenant_context(default_tenant):
         yield default_tenant
+
+
+def _tenant_world(slug: str):
+    """A tenant with one conversation, two messages and an API key holding every scope."""
+    from types import SimpleNamespace
+
+    from conversations.models import Message
+    from conversations.tests.factories import conversation_for, message_for
+    from tenants.models import ApiKey, Tenant
+    from tenants.services import api_key_create
+
+    tenant = Tenant.objects.create(slug=slug, name=f"Tenant {slug}", allowed_origins=[f"https://{slug}.example"])
+    conversation = conversation_for(tenant, visitor_name=f"Visitor of {slug}")
+    messages = [
+        message_for(conversation, text=f"hello from {slug}"),
+        message_for(conversation, text=f"answer of {slug}", direction=Message.Direction.OUTBOUND, agent_name="Agent"),
+    ]
+    issued = api_key_create(tenant=tenant, name=f"{slug} integration", scopes=list(ApiKey.Scope.values))
+    return SimpleNamespace(
+        tenant=tenant, conversation=conversation, messages=messages, api_key=issued.api_key, key=issued.raw_key
+    )
+
+
+@pytest.fixture
+def tenant_a(db):
+    """`.tenant`, `.conversation`, `.messages`, `.api_key` and `.key` (the raw API key)."""
+    return _tenant_world("tenant-a")
+
+
+@pytest.fixture
+def tenant_b(db):
+    """Like tenant_a, for a second tenant."""
+    return _tenant_world("tenant-b")

@@ -6,6 +6,7 @@ Every record carries the request id and tenant of the context it was logged in.
 import contextvars
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 from chatorical import tenancy
@@ -20,6 +21,33 @@ class ContextFilter(logging.Filter):
         record.request_id = request_id_var.get()
         tenant = tenancy.current_tenant()
         record.tenant_id = tenant.id if tenant else "-"
+        return True
+
+
+# Telegram bot tokens (they are part of every Bot API URL) and our API keys.
+_SECRET_PATTERNS = (
+    (re.compile(r"(?<!\d)(\d{3,20}):[A-Za-z0-9_-]{20,}"), r"\1:<redacted>"),
+    (re.compile(r"\b(chk_)[A-Za-z0-9_-]{20,}"), r"\1<redacted>"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Last line of defence: a secret that reaches a log line (a library logging a URL, an
+    exception quoting one) is masked before the line is written."""
+
+    def filter(self, record):
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
 

@@ -225,6 +225,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "chatorical.urls"
 ASGI_APPLICATION = "chatorical.asgi.application"
 WSGI_APPLICATION = "chatorical.wsgi.application"
+    "tenants.middleware.AdminTenantMiddleware",
+    "chatorical.security.AdminContentSecurityPolicyMiddleware",
 
 TEMPLATES = [
     {
@@ -250,12 +252,14 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 CORS_URLS_REGEX = r"^/(v1|v2)/.*$"
-CORS_ALLOW_ALL_ORIGINS = not WIDGET_ALLOWED_ORIGINS
-CORS_ALLOWED_ORIGINS = WIDGET_ALLOWED_ORIGINS
+CORS_ALLOW_ALL_ORIGINS = False
+CORS_ALLOWED_ORIGINS: list[str] = []
 CORS_ALLOW_CREDENTIALS = False
 CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-Id"]
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
+# from the tenant's allowlist (the default tenant's is WIDGET_ALLOWED_ORIGINS).
 X_FRAME_OPTIONS = "DENY"
 if IS_PROD:
     SECURE_HSTS_SECONDS = 31536000
@@ -270,9 +274,30 @@ REST_FRAMEWORK = {
 # --- logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
+# The /api/v2 integration API: API keys with scopes, JSON only, one error shape.
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "chatorical.logs.ContextFilter"}},
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasScopes"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "chatorical.drf.exception_handler",
+    # API-key requests have no Django user; DRF must not touch django.contrib.auth for them.
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chatorical API",
+    "DESCRIPTION": "The integration API. Authenticate with `Authorization: Api-Key <key>`.",
+    "VERSION": "2",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema is public: no key is needed, and a bad one does not hide it.
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v2",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "filters": {
+        "context": {"()": "chatorical.logs.ContextFilter"},
+        "redact": {"()": "chatorical.logs.RedactSecretsFilter"},
+    },
     "formatters": {
         "pretty": {"()": "chatorical.logs.PrettyFormatter"},
         "json": {"()": "chatorical.logs.JsonFormatter"},
@@ -280,7 +305,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["context"],
+            "filters": ["context", "redact"],
             "formatter": "json" if IS_PROD else "pretty",
         }
     },
@@ -290,3 +315,5 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+        # httpx logs every request URL at INFO, and a Bot API URL holds the bot token.
+        "httpx": {"level": "WARNING"},

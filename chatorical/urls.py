@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chatorical import health
+from conversations import admin_v1
 from conversations import apis as conversation_apis
 from widget_static import views as widget_views
 
@@ -12,6 +13,15 @@ urlpatterns = [
     path("v1/start", conversation_apis.v1_start, name="v1-start"),
     path("v1/conversations/<str:conversation_id>/messages", conversation_apis.v1_messages, name="v1-messages"),
     path("v1/conversations/<str:conversation_id>/rename", conversation_apis.v1_rename, name="v1-rename"),
+    path("v1/admin/conversations", admin_v1.conversation_list, name="v1-admin-conversations"),
+    path(
+        "v1/admin/conversations/<str:conversation_id>/export",
+        admin_v1.conversation_export,
+        name="v1-admin-conversation-export",
+    ),
+    path("v1/admin/conversations/bulk-delete", admin_v1.bulk_delete, name="v1-admin-bulk-delete"),
+    path("v1/admin/export", admin_v1.export, name="v1-admin-export"),
+    path("api/v2/", include("conversations.urls_api")),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),
 ]

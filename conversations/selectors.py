@@ -1,4 +1,9 @@
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from conversations.models import Conversation, Message
 
@@ -17,3 +22,39 @@ def message_list(*, conversation: Conversation, after_seq: int = 0, limit: int |
     if limit is not None:
         messages = messages[:limit]
     return list(messages)
+
+
+def conversation_list(*, status: str = "") -> QuerySet[Conversation]:
+    """The tenant's conversations, the most recently active first."""
+    conversations = Conversation.objects.order_by("-updated_at", "-pk")
+    if status:
+        conversations = conversations.filter(status=status)
+    return conversations
+
+
+def conversation_export_list(*, status: str = "") -> QuerySet[Conversation]:
+    """Conversations with their messages (`conversation.messages.all()`, by seq), oldest first
+    so that pages stay stable while new conversations arrive."""
+    conversations = Conversation.objects.order_by("created_at", "pk").prefetch_related(
+        Prefetch("messages", queryset=Message.objects.order_by("seq"))
+    )
+    if status:
+        conversations = conversations.filter(status=status)
+    return conversations
+
+
+@dataclass(frozen=True)
+class Usage:
+    period_start: datetime
+    conversations: int
+    messages: int
+
+
+def usage_this_month() -> Usage:
+    """Conversations started and messages sent since the first of the month (UTC)."""
+    period_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return Usage(
+        period_start=period_start,
+        conversations=Conversation.objects.filter(created_at__gte=period_start).count(),
+        messages=Message.objects.filter(created_at__gte=period_start).count(),
+    )

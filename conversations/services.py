@@ -1,6 +1,9 @@
 """Every write to conversations. Each records its domain event in the same transaction
 and fans the visible part out to the conversation's sockets once it commits."""
 
+import functools
+import logging
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -9,6 +12,8 @@ from chatorical.errors import ApiError
 from conversations import realtime
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import event_record
+
+logger = logging.getLogger(__name__)
 
 
 def _clean_text(text, *, field: str = "text") -> str:
@@ -125,3 +130,24 @@ def conversation_close(*, conversation: Conversation) -> Conversation:
     event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_CLOSED)
     realtime.broadcast_on_commit(conversation.id, realtime.conversation_closed_event())
     return conversation
+
+
+@transaction.atomic
+def conversations_delete(*, conversation_ids: list) -> list[Conversation]:
+    """Deletes the tenant's conversations among `conversation_ids` (others are ignored) with
+    their messages and events; returns the deleted ones. Their Telegram topics are removed
+    best-effort once the delete commits."""
+    conversations = list(Conversation.objects.select_for_update().filter(pk__in=conversation_ids))
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
+    for conversation in conversations:
+        transaction.on_commit(functools.partial(_topic_delete_best_effort, conversation), robust=True)
+    return conversations
+
+
+def _topic_delete_best_effort(conversation: Conversation) -> None:
+    try:
+        from telegram_bridge.topics import topic_delete_best_effort
+    except ImportError:
+        logger.info("no Telegram topic clean-up available; topic of conversation %s left in place", conversation.pk)
+        return
+    topic_delete_best_effort(conversation)

@@ -43,7 +43,10 @@ def decrypt(ciphertext: str) -> str:
 
 def rotate_token(ciphertext: str) -> str:
     """Re-encrypts with the first key."""
-    return _current().rotate(ciphertext.encode()).decode()
+    try:
+        return _current().rotate(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable("no key in CHANNEL_CONFIG_KEYS decrypts this secret") from None
 
 
 def new_key() -> str:

@@ -1,37 +1,169 @@
 import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import transaction
+from django.utils import timezone
 
+from chatorical import tenancy
 from chatorical.errors import ApiError
+from chatorical.http import LOCALE_RE
 from tenants import crypto
-from tenants.models import TelegramConfig, Tenant
-from tenants.selectors import webhook_secret_digest
+from tenants.models import ApiKey, TelegramConfig, Tenant
+from tenants.selectors import api_key_hash, origin_normalize, webhook_secret_digest
 
 # Telegram's rule for secret_token; we hold the path secret to the same alphabet.
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 BOT_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+
+API_KEY_PREFIX_CHARS = 12
+# A key's last use is written at most this often, so a busy key costs no write per request.
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@transaction.atomic
+def tenant_create(*, slug: str, name: str, origins: list[str] = (), locale: str = "en", plan: str = "free") -> Tenant:
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        raise ApiError(400, "invalid_slug", "The slug must be letters, digits, `-` and `_` only.") from None
+    if len(slug) > Tenant._meta.get_field("slug").max_length:
+        raise ApiError(400, "invalid_slug", "The slug is longer than 63 characters.")
+    if not name.strip():
+        raise ApiError(400, "invalid_name", "The tenant needs a name.")
+    if not LOCALE_RE.match(locale):
+        raise ApiError(400, "invalid_locale", "The locale must be a language tag such as `en` or `de-AT`.")
+    if not plan or len(plan) > Tenant._meta.get_field("plan").max_length:
+        raise ApiError(400, "invalid_plan", "The plan must be a name of 1-32 characters.")
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ApiError(409, "tenant_exists", f"A tenant `{slug}` already exists.")
+    allowed_origins = []
+    for origin in origins:
+        normalized = origin_normalize(origin)
+        if normalized is None:
+            raise ApiError(400, "invalid_origin", f"`{origin}` is not an origin such as https://shop.example.")
+        if normalized not in allowed_origins:
+            allowed_origins.append(normalized)
+    return Tenant.objects.create(
+        slug=slug, name=name.strip(), allowed_origins=allowed_origins, default_locale=locale, plan=plan
+    )
+
+
+def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: str, header_secret: str = "") -> None:
+    """Raises ApiError for settings `telegram_config_set` would refuse; forms call it to
+    show the refusal next to the field."""
+    if not BOT_TOKEN_RE.match(bot_token):
+        raise ApiError(400, "invalid_bot_token", "The bot token does not look like `123456:ABC...`.")
+    for name, value in (("webhook secret", webhook_secret), ("header secret", header_secret or "x")):
+        if not SECRET_RE.match(value):
+            raise ApiError(400, "invalid_secret", f"The {name} must be 1-256 characters of A-Z a-z 0-9 _ -.")
+    with tenancy.cross_tenant("a webhook secret routes to one tenant: it must be unique across tenants"):
+        taken = (
+            TelegramConfig.objects.filter(webhook_secret_digest=webhook_secret_digest(webhook_secret))
+            .exclude(tenant=tenant)
+            .exists()
+        )
+    if taken:
+        raise ApiError(409, "webhook_secret_taken", "Another tenant uses this webhook secret.")
 
 
 @transaction.atomic
 def telegram_config_set(
     *, tenant: Tenant, bot_token: str, support_group_id: int, webhook_secret: str, header_secret: str = ""
 ) -> TelegramConfig:
-    if not BOT_TOKEN_RE.match(bot_token):
-        raise ApiError(400, "invalid_bot_token", "The bot token does not look like `123456:ABC...`.")
-    for name, value in (("webhook secret", webhook_secret), ("header secret", header_secret or "x")):
-        if not SECRET_RE.match(value):
-            raise ApiError(400, "invalid_secret", f"The {name} must be 1-256 characters of A-Z a-z 0-9 _ -.")
-    digest = webhook_secret_digest(webhook_secret)
-    if TelegramConfig.objects.filter(webhook_secret_digest=digest).exclude(tenant=tenant).exists():
-        raise ApiError(409, "webhook_secret_taken", "Another tenant uses this webhook secret.")
-    config, _ = TelegramConfig.objects.update_or_create(
-        tenant=tenant,
-        defaults={
-            "bot_token_encrypted": crypto.encrypt(bot_token),
-            "webhook_secret_encrypted": crypto.encrypt(webhook_secret),
-            "webhook_secret_digest": digest,
-            "header_secret_encrypted": crypto.encrypt(header_secret) if header_secret else "",
-            "support_group_id": int(support_group_id),
-        },
+    telegram_config_validate(
+        tenant=tenant, bot_token=bot_token, webhook_secret=webhook_secret, header_secret=header_secret
     )
+    with tenancy.tenant_context(tenant):
+        config, _ = TelegramConfig.objects.update_or_create(
+            tenant=tenant,
+            defaults={
+                "bot_token_encrypted": crypto.encrypt(bot_token),
+                "webhook_secret_encrypted": crypto.encrypt(webhook_secret),
+                "webhook_secret_digest": webhook_secret_digest(webhook_secret),
+                "header_secret_encrypted": crypto.encrypt(header_secret) if header_secret else "",
+                "support_group_id": int(support_group_id),
+            },
+        )
     return config
+
+
+@transaction.atomic
+def telegram_configs_reencrypt() -> int:
+    """Re-encrypts every tenant's Telegram secrets with the first of CHANNEL_CONFIG_KEYS,
+    so the older keys can be dropped. Raises SecretUnreadable (and changes nothing) if a
+    secret is readable by no configured key."""
+    fields = ("bot_token_encrypted", "webhook_secret_encrypted", "header_secret_encrypted")
+    with tenancy.cross_tenant("key rotation re-encrypts every tenant's secrets"):
+        configs = list(TelegramConfig.objects.select_for_update().order_by("pk"))
+        for config in configs:
+            for field in fields:
+                value = getattr(config, field)
+                if value:
+                    setattr(config, field, crypto.rotate_token(value))
+            config.save(update_fields=[*fields, "updated_at"])
+    return len(configs)
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown to the caller once; never stored
+
+    def __repr__(self):
+        return f"IssuedApiKey({self.api_key!r}, raw_key=***)"
+
+
+def scopes_clean(scopes) -> list[str]:
+    if not isinstance(scopes, (list, tuple)) or not scopes:
+        raise ApiError(400, "invalid_scopes", "Give at least one scope.")
+    unknown = [scope for scope in scopes if scope not in ApiKey.Scope.values]
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_scope",
+            f"Unknown scope {', '.join(map(str, unknown))}; known: {', '.join(ApiKey.Scope.values)}.",
+        )
+    return sorted(set(scopes))
+
+
+@transaction.atomic
+def api_key_create(*, tenant: Tenant, name: str, scopes: list[str]) -> IssuedApiKey:
+    name = name.strip()
+    if not name or len(name) > ApiKey._meta.get_field("name").max_length:
+        raise ApiError(400, "invalid_name", "The key's name must be 1-100 characters.")
+    raw_key = f"chk_{secrets.token_urlsafe(32)}"
+    with tenancy.tenant_context(tenant):
+        api_key = ApiKey.objects.create(
+            tenant=tenant,
+            name=name,
+            prefix=raw_key[:API_KEY_PREFIX_CHARS],
+            key_hash=api_key_hash(raw_key),
+            scopes=scopes_clean(scopes),
+        )
+    return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        with tenancy.tenant_context(api_key.tenant):
+            api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    """Records that the key was used, at most once per API_KEY_TOUCH_INTERVAL."""
+    now = timezone.now()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < API_KEY_TOUCH_INTERVAL:
+        return
+    with tenancy.tenant_context(api_key.tenant):
+        # Conditional, so concurrent requests of one key write it once.
+        ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=now - API_KEY_TOUCH_INTERVAL).update(
+            last_used_at=now
+        )
+    api_key.last_used_at = now

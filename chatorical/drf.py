@@ -1,0 +1,72 @@
+"""What every DRF view of the /api/v2 API shares: the error shape and the tenant context."""
+
+from contextlib import ExitStack
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import APIView, set_rollback
+
+from chatorical import tenancy
+from chatorical.errors import ApiError
+
+# DRF's own codes where the API's are spelled differently.
+_CODES = {
+    exceptions.ParseError: "invalid_json",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "invalid_api_key",
+    exceptions.PermissionDenied: "forbidden",
+    exceptions.Throttled: "rate_limited",
+}
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None, **extra) -> Response:
+    return Response({"error": {"code": code, "message": message, **extra}}, status=status, headers=headers)
+
+
+def exception_handler(exc, context):
+    """Every API error as {"error": {"code", "message"}}; validation errors add `fields`.
+
+    Anything else is left to JsonErrorMiddleware, which logs it and answers a JSON 500.
+    """
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, (ApiError, exceptions.APIException)):
+        return None
+    set_rollback()
+    if isinstance(exc, ApiError):
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, round(exc.wait)))
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return _error(exc.status_code, "invalid", "The request has invalid fields.", headers, fields=detail)
+    code = _CODES.get(type(exc), exc.default_code)
+    return _error(exc.status_code, code, str(exc.detail), headers)
+
+
+class TenantApiView(APIView):
+    """Base of every API-key view: after DRF authenticates the key (lazily, inside the
+    view), the rest of the request acts for the key's tenant.
+
+    Subclasses declare `required_scopes = {"GET": [...], ...}` (tenants/api_auth.HasScopes).
+    """
+
+    required_scopes: dict[str, list[str]] = {}
+    # OPTIONS answers 405 like any undeclared method: the schema is the description.
+    metadata_class = None
+
+    def dispatch(self, request, *args, **kwargs):
+        with ExitStack() as self._tenant_scope:
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Authentication and the scope check passed, so there is a key and its tenant.
+        self._tenant_scope.enter_context(tenancy.tenant_context(request.auth.tenant))

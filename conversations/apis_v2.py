@@ -1,0 +1,241 @@
+"""The /api/v2 integration API: API keys with scopes, acting for the key's tenant.
+
+Thin views over conversations.selectors and conversations.services; the OpenAPI schema
+(/api/v2/schema/) is generated from the serializers and `extend_schema` below.
+"""
+
+import logging
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from chatorical.drf import TenantApiView
+from chatorical.errors import ApiError
+from conversations import selectors, services
+from conversations.models import Conversation, Message
+from conversations.serializers import ConversationExportSerializer, ConversationSerializer, MessageSerializer
+from tenants.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+Scope = ApiKey.Scope
+BIGINT_MAX = 2**63 - 1
+
+
+# --- serializers -------------------------------------------------------------------------
+
+
+class ConversationFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+
+
+class MessageListFilterSerializer(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+
+class MessagePageSerializer(serializers.Serializer):
+    results = MessageSerializer(many=True)
+    next_after_seq = serializers.IntegerField(
+        allow_null=True, help_text="Pass as `after_seq` for the next page; null on the last page."
+    )
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses a JSON number or boolean instead of turning it into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    text = StrictCharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
+
+
+class UsageSerializer(serializers.Serializer):
+    period_start = serializers.DateTimeField()
+    conversations = serializers.IntegerField(help_text="Conversations started since period_start.")
+    messages = serializers.IntegerField(help_text="Messages, both directions, since period_start.")
+
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(required=False, help_text="Per field, for code `invalid`."),
+            },
+        )
+    },
+)
+
+
+def _errors(*statuses: int) -> dict:
+    """The error responses of an operation, all in the one error shape."""
+    descriptions = {
+        400: "Invalid input.",
+        401: "No, unknown or revoked API key.",
+        403: "The key lacks the scope.",
+        404: "No such conversation in this key's tenant, or no such page.",
+        409: "The conversation is closed.",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (401, 403, *statuses)}
+
+
+class PagePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class ExportPagination(PagePagination):
+    page_size = 20
+    max_page_size = 100
+
+
+def _conversation_or_404(conversation_id) -> Conversation:
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    if conversation is None:
+        raise ApiError(404, "conversation_not_found", "No such conversation.")
+    return conversation
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- views -------------------------------------------------------------------------------
+
+
+class ConversationListApi(TenantApiView):
+    """The tenant's conversations, most recently active first; filter by `status`."""
+
+    required_scopes = {"GET": [Scope.CONVERSATIONS_READ]}
+    pagination_class = PagePagination
+
+    @extend_schema(
+        operation_id="conversations_list",
+        parameters=[ConversationFilterSerializer],
+        responses={200: ConversationSerializer(many=True), **_errors(400, 404)},
+    )
+    def get(self, request):
+        filters = _valid(ConversationFilterSerializer, request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.conversation_list(**filters), request, view=self)
+        return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
+
+
+class ConversationDetailApi(TenantApiView):
+    """One conversation."""
+
+    required_scopes = {"GET": [Scope.CONVERSATIONS_READ]}
+
+    @extend_schema(operation_id="conversations_retrieve", responses={200: ConversationSerializer, **_errors(404)})
+    def get(self, request, conversation_id):
+        return Response(ConversationSerializer(_conversation_or_404(conversation_id)).data)
+
+
+class ConversationMessagesApi(TenantApiView):
+    """A conversation's messages by `seq`; POST sends an agent message as the integration."""
+
+    required_scopes = {"GET": [Scope.CONVERSATIONS_READ], "POST": [Scope.CONVERSATIONS_WRITE]}
+
+    @extend_schema(
+        operation_id="conversations_messages_list",
+        parameters=[MessageListFilterSerializer],
+        responses={200: MessagePageSerializer, **_errors(400, 404)},
+    )
+    def get(self, request, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        filters = _valid(MessageListFilterSerializer, request.query_params)
+        messages = selectors.message_list(
+            conversation=conversation, after_seq=filters["after_seq"], limit=filters["limit"] + 1
+        )
+        has_more = len(messages) > filters["limit"]
+        messages = messages[: filters["limit"]]
+        return Response(
+            {
+                "results": MessageSerializer(messages, many=True).data,
+                "next_after_seq": messages[-1].seq if has_more else None,
+            }
+        )
+
+    @extend_schema(
+        operation_id="conversations_messages_create",
+        request=MessageCreateSerializer,
+        responses={201: MessageSerializer, **_errors(400, 404, 409)},
+        description="Sends an agent message to the visitor, as the integration (agent name = the key's name).",
+    )
+    def post(self, request, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        data = _valid(MessageCreateSerializer, request.data)
+        message = services.message_add(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            text=data["text"],
+            agent_name=request.auth.name,
+        )
+        logger.info("API key %s sent message %s to conversation %s", request.auth.prefix, message.seq, conversation.id)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationCloseApi(TenantApiView):
+    """Closes the conversation (the widget is told; closing twice is harmless)."""
+
+    required_scopes = {"POST": [Scope.CONVERSATIONS_WRITE]}
+
+    @extend_schema(
+        operation_id="conversations_close", request=None, responses={200: ConversationSerializer, **_errors(404)}
+    )
+    def post(self, request, conversation_id):
+        conversation = services.conversation_close(conversation=_conversation_or_404(conversation_id))
+        return Response(ConversationSerializer(conversation).data)
+
+
+class ExportListApi(TenantApiView):
+    """Every conversation with its messages, oldest first, a page at a time."""
+
+    required_scopes = {"GET": [Scope.EXPORTS_READ]}
+    pagination_class = ExportPagination
+
+    @extend_schema(
+        operation_id="exports_list",
+        parameters=[ConversationFilterSerializer],
+        responses={200: ConversationExportSerializer(many=True), **_errors(400, 404)},
+    )
+    def get(self, request):
+        filters = _valid(ConversationFilterSerializer, request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.conversation_export_list(**filters), request, view=self)
+        return paginator.get_paginated_response(ConversationExportSerializer(page, many=True).data)
+
+
+class ExportDetailApi(TenantApiView):
+    """One conversation with its messages."""
+
+    required_scopes = {"GET": [Scope.EXPORTS_READ]}
+
+    @extend_schema(operation_id="exports_retrieve", responses={200: ConversationExportSerializer, **_errors(404)})
+    def get(self, request, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        return Response(ConversationExportSerializer(conversation).data)
+
+
+class UsageApi(TenantApiView):
+    """Conversations and messages of the tenant this month (UTC)."""
+
+    required_scopes = {"GET": [Scope.USAGE_READ]}
+
+    @extend_schema(operation_id="usage_retrieve", responses={200: UsageSerializer, **_errors()})
+    def get(self, request):
+        return Response(UsageSerializer(selectors.usage_this_month()).data)

@@ -1,0 +1,57 @@
+"""Schemathesis fuzzes every /api/v2 operation of a running server from its own OpenAPI
+schema, with a valid and with an unknown key: no input may cause a server error."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conversations.tests.factories import conversation_for, message_for
+from tenants.models import ApiKey
+from tenants.services import api_key_create
+
+ST = Path(sys.executable).with_name("st")
+
+
+def schemathesis_run(server, authorization: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            str(ST),
+            "run",
+            f"{server.url}/api/v2/schema/?format=json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"Authorization: {authorization}",
+            "--max-examples",
+            "15",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--workers",
+            "1",
+            "--seed",
+            "4012",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "10",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_no_operation_answers_a_server_error(start_server, default_tenant):
+    tenant_conversation = conversation_for(default_tenant, visitor_name="Fuzzed")
+    message_for(tenant_conversation, text="something to list")
+    key = api_key_create(tenant=default_tenant, name="Fuzzer", scopes=list(ApiKey.Scope.values)).raw_key
+    server = start_server(RATE_LIMIT_SCALE=1000)
+    for authorization in (f"Api-Key {key}", "Api-Key chk_not-a-key-at-all-0123456789abcdef"):
+        result = schemathesis_run(server, authorization)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        assert "8 selected / 8 total" in result.stdout, result.stdout[-3000:]

@@ -1,0 +1,236 @@
+"""Isolation proofs: with two tenants side by side, every API endpoint, every v1 admin
+endpoint and every admin changelist answers 404/403 for the other tenant's objects and
+never shows them in a list or an export.
+
+Each table below is checked against the URL configuration / admin registry, so a new
+endpoint or admin without an isolation case fails here.
+"""
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.urls import URLPattern, get_resolver
+
+from chatorical import tenancy
+from chatorical.tenant_models import TenantOwned
+from conversations.models import Conversation, Message, OutboxEvent
+from conversations.tests.factories import conversation_for, message_for
+from tenants.models import ApiKey, Membership, TelegramConfig
+from tenants.services import telegram_config_set
+
+# --- the /api/v2 API ---------------------------------------------------------------------
+
+# (method, path, body) of every endpoint that names a conversation.
+API_OBJECT_ENDPOINTS = [
+    ("get", "conversations/{id}/", None),
+    ("get", "conversations/{id}/messages/", None),
+    ("post", "conversations/{id}/messages/", {"text": "cross-tenant write"}),
+    ("post", "conversations/{id}/close/", None),
+    ("get", "exports/{id}/", None),
+]
+# Every listing endpoint: the other tenant's rows must not appear in any page.
+API_LIST_ENDPOINTS = ["conversations/", "exports/", "usage/"]
+API_PUBLIC = ["schema/"]  # the schema names no tenant's data
+
+
+def api_routes() -> set[str]:
+    return {str(pattern.pattern) for pattern in get_resolver("conversations.urls_api").url_patterns}
+
+
+def test_every_api_route_has_an_isolation_case():
+    covered = {path.replace("{id}", "<uuid:conversation_id>") for _, path, _ in API_OBJECT_ENDPOINTS}
+    assert api_routes() == covered | set(API_LIST_ENDPOINTS) | set(API_PUBLIC)
+
+
+def key(world):
+    return {"HTTP_AUTHORIZATION": f"Api-Key {world.key}"}
+
+
+def call(client, method, path, body, headers):
+    return getattr(client, method)(f"/api/v2/{path}", body, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize("method, path, body", API_OBJECT_ENDPOINTS)
+def test_a_key_of_tenant_a_on_tenant_bs_conversation_is_404(client, tenant_a, tenant_b, method, path, body):
+    response = call(client, method, path.format(id=tenant_b.conversation.id), body, key(tenant_a))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "conversation_not_found"
+    assert "tenant-b" not in response.content.decode()
+    # And nothing changed on B's side.
+    with tenancy.tenant_context(tenant_b.tenant):
+        conversation = Conversation.objects.get(pk=tenant_b.conversation.pk)
+        assert conversation.status == Conversation.Status.OPEN
+        assert Message.objects.filter(conversation=conversation).count() == 2
+    # The same request on A's own conversation works: the 404 is isolation, not breakage.
+    own = call(client, method, path.format(id=tenant_a.conversation.id), body, key(tenant_a))
+    assert own.status_code in (200, 201)
+
+
+@pytest.mark.parametrize("method, path, body", API_OBJECT_ENDPOINTS)
+def test_no_key_is_401_everywhere(client, tenant_b, method, path, body):
+    assert call(client, method, path.format(id=tenant_b.conversation.id), body, {}).status_code == 401
+
+
+@pytest.mark.parametrize("path", API_LIST_ENDPOINTS)
+def test_lists_never_show_the_other_tenant(client, tenant_a, tenant_b, path):
+    for n in range(3):  # more of B's rows than A's, across pages
+        message_for(conversation_for(tenant_b.tenant, visitor_name=f"B extra {n}"), text=f"secret of b {n}")
+    pages = []
+    url = f"/api/v2/{path}?page_size=1"
+    while url:
+        response = client.get(url, **key(tenant_a))
+        assert response.status_code == 200
+        pages.append(response.content.decode())
+        url = response.json().get("next")
+    everything = "".join(pages)
+    assert str(tenant_b.conversation.id) not in everything
+    assert "tenant-b" not in everything and "of b" not in everything
+    if path == "usage/":
+        assert (response.json()["conversations"], response.json()["messages"]) == (1, 2)
+    else:
+        assert str(tenant_a.conversation.id) in everything
+        assert len(pages) == 1  # A has one conversation: one page of one
+
+
+# --- the v1 admin endpoints (default tenant, service token) ------------------------------
+
+V1_ADMIN_ENDPOINTS = {
+    "v1/admin/conversations": "list",
+    "v1/admin/export": "list",
+    "v1/admin/conversations/<str:conversation_id>/export": "object",
+    "v1/admin/conversations/bulk-delete": "delete",
+}
+
+
+def test_every_v1_admin_route_has_an_isolation_case():
+    routes = {
+        str(pattern.pattern)
+        for pattern in get_resolver().url_patterns
+        if isinstance(pattern, URLPattern) and str(pattern.pattern).startswith("v1/admin/")
+    }
+    assert routes == set(V1_ADMIN_ENDPOINTS)
+
+
+@pytest.fixture
+def service(default_tenant):
+    return {"HTTP_AUTHORIZATION": f"Bearer {settings.SERVICE_TOKEN}"}
+
+
+@pytest.mark.parametrize("path", [p for p, kind in V1_ADMIN_ENDPOINTS.items() if kind == "list"])
+def test_v1_admin_lists_show_the_default_tenant_only(client, service, default_tenant, tenant_b, path):
+    mine = conversation_for(default_tenant, visitor_name="Default visitor")
+    body = client.get(f"/{path}", **service).content.decode()
+    assert str(mine.id) in body
+    assert str(tenant_b.conversation.id) not in body and "tenant-b" not in body
+
+
+def test_v1_admin_export_of_another_tenants_conversation_is_404(client, service, tenant_b):
+    response = client.get(f"/v1/admin/conversations/{tenant_b.conversation.id}/export", **service)
+    assert response.status_code == 404
+    assert "tenant-b" not in response.content.decode()
+
+
+def test_v1_admin_bulk_delete_cannot_touch_another_tenant(client, service, tenant_b):
+    response = client.post(
+        "/v1/admin/conversations/bulk-delete",
+        {"ids": [str(tenant_b.conversation.id)]},
+        content_type="application/json",
+        **service,
+    )
+    assert response.json() == {"deleted": [], "not_found": [str(tenant_b.conversation.id)]}
+    with tenancy.tenant_context(tenant_b.tenant):
+        assert Conversation.objects.filter(pk=tenant_b.conversation.pk).exists()
+
+
+# --- the Django admin --------------------------------------------------------------------
+
+BOT_TOKEN = "444444444:AAIsolationBotToken_0123456789abcdef"
+
+# Every tenant-owned model in the admin, and how a member of tenant A may reach it.
+ADMIN_CHANGELISTS = {
+    Conversation: "conversations/conversation",
+    Message: "conversations/message",
+    OutboxEvent: "conversations/outboxevent",
+    ApiKey: "tenants/apikey",
+    TelegramConfig: "tenants/telegramconfig",
+}
+ADMIN_SUPERUSER_ONLY = {Membership: "tenants/membership"}
+
+
+def test_every_tenant_owned_admin_has_an_isolation_case():
+    registered = {model for model in admin.site._registry if issubclass(model, TenantOwned)}
+    assert registered == set(ADMIN_CHANGELISTS) | set(ADMIN_SUPERUSER_ONLY)
+
+
+def the_row(world, model):
+    """The tenant's row of `model` from the fixture world."""
+    with tenancy.tenant_context(world.tenant):
+        return {
+            Conversation: lambda: world.conversation,
+            Message: lambda: world.messages[0],
+            OutboxEvent: lambda: OutboxEvent.objects.filter(conversation=world.conversation).first(),
+            ApiKey: lambda: world.api_key,
+            TelegramConfig: lambda: TelegramConfig.objects.get(),
+            Membership: lambda: Membership.objects.first(),
+        }[model]()
+
+
+@pytest.fixture
+def two_worlds_in_the_admin(client, django_user_model, tenant_a, tenant_b):
+    for world, secret in ((tenant_a, "hook-a"), (tenant_b, "hook-b")):
+        telegram_config_set(tenant=world.tenant, bot_token=BOT_TOKEN, support_group_id=1, webhook_secret=secret)
+        user = django_user_model.objects.create_user(f"owner-{world.tenant.slug}", password="pw", is_staff=True)
+        with tenancy.tenant_context(world.tenant):
+            Membership.objects.create(user=user, tenant=world.tenant, role=Membership.Role.OWNER)
+        world.owner = user
+    client.force_login(tenant_a.owner)
+    return tenant_a, tenant_b
+
+
+@pytest.mark.parametrize("model", list(ADMIN_CHANGELISTS), ids=lambda m: m.__name__)
+def test_admin_changelist_and_change_page_of_the_other_tenant(client, two_worlds_in_the_admin, model):
+    tenant_a, tenant_b = two_worlds_in_the_admin
+    url = f"/admin/{ADMIN_CHANGELISTS[model]}/"
+    mine, theirs = the_row(tenant_a, model), the_row(tenant_b, model)
+    listing = client.get(url)
+    assert listing.status_code == 200
+    content = listing.content.decode()
+    assert f"{url}{mine.pk}/change/" in content
+    assert f"{url}{theirs.pk}/change/" not in content
+    assert "tenant-b" not in content
+    # The other tenant's row is "not found": Django's admin redirects to its index.
+    for page in ("change", "delete", "history"):
+        response = client.get(f"{url}{theirs.pk}/{page}/")
+        assert response.status_code in (302, 403, 404), page
+        assert "tenant-b" not in response.content.decode()
+
+
+@pytest.mark.parametrize("model", list(ADMIN_SUPERUSER_ONLY), ids=lambda m: m.__name__)
+def test_superuser_only_admins_are_403_for_members(client, two_worlds_in_the_admin, model):
+    tenant_a, tenant_b = two_worlds_in_the_admin
+    url = f"/admin/{ADMIN_SUPERUSER_ONLY[model]}/"
+    assert client.get(url).status_code == 403
+    assert client.get(f"{url}{the_row(tenant_b, model).pk}/change/").status_code in (302, 403)
+
+
+def test_admin_actions_cannot_reach_the_other_tenant(client, two_worlds_in_the_admin):
+    tenant_a, tenant_b = two_worlds_in_the_admin
+    client.post(
+        "/admin/conversations/conversation/",
+        {"action": "close", "_selected_action": [str(tenant_b.conversation.pk)]},
+    )
+    client.post("/admin/tenants/apikey/", {"action": "revoke", "_selected_action": [str(tenant_b.api_key.pk)]})
+    with tenancy.tenant_context(tenant_b.tenant):
+        assert Conversation.objects.get(pk=tenant_b.conversation.pk).status == Conversation.Status.OPEN
+        assert ApiKey.objects.get(pk=tenant_b.api_key.pk).revoked_at is None
+
+
+def test_admin_post_to_the_other_tenants_row_changes_nothing(client, two_worlds_in_the_admin):
+    tenant_a, tenant_b = two_worlds_in_the_admin
+    client.post(
+        f"/admin/conversations/conversation/{tenant_b.conversation.pk}/change/",
+        {"visitor_name": "Hijacked", "note": "x"},
+    )
+    client.post(f"/admin/conversations/conversation/{tenant_b.conversation.pk}/delete/", {"post": "yes"})
+    with tenancy.tenant_context(tenant_b.tenant):
+        assert Conversation.objects.get(pk=tenant_b.conversation.pk).visitor_name == "Visitor of tenant-b"
