@@ -53,8 +53,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.group = realtime.conversation_group(conversation.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        welcome = template_text(tenant_id=conversation.tenant_id, key="welcome", locale=conversation.locale)
-        await self.send_json(realtime.info_note_event(text=welcome, key="welcome"))
+        await self._note("welcome", variables={"visitor_name": conversation.visitor_name})
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
@@ -95,7 +94,9 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         # Accepted only to say why: a widget refused at the handshake takes its token for
         # a bad one and forgets the conversation.
         await self.accept()
-        await self._error("rate_limited", f"Too many connections; try again in {decision.retry_after_seconds} s.")
+        await self._note(
+            "connect_rate_limited", key="rate_limited", variables={"seconds": decision.retry_after_seconds}
+        )
         await self.close(code=FLOOD_CLOSE_CODE)
         return False
 
@@ -107,11 +108,9 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         if decision.allowed:
             return True
         if decision.unavailable:
-            await self._error("limiter_unavailable", "Messages cannot be accepted right now; try again shortly.")
+            await self._note("limiter_unavailable")
             return False
-        await self._error(
-            "rate_limited", f"You are sending messages too fast; try again in {decision.retry_after_seconds} s."
-        )
+        await self._note("rate_limited", variables={"seconds": decision.retry_after_seconds})
         if decision.level >= ratelimit.ABUSE_LEVEL:
             await self.close(code=FLOOD_CLOSE_CODE)
         return False
@@ -147,6 +146,14 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def _error(self, key: str, text: str):
         await self.send_json(realtime.info_note_event(text=text, key=key))
+
+    async def _note(self, template: str, *, key: str = "", variables: dict | None = None):
+        """An info note in the tenant's wording and the visitor's language."""
+        locale = self.conversation.locale if hasattr(self, "conversation") else ""
+        text = await run_for_tenant(
+            self.tenant, template_text, tenant_id=self.tenant.id, key=template, locale=locale, variables=variables
+        )
+        await self.send_json(realtime.info_note_event(text=text, key=key or template))
 
     async def conversation_event(self, message):
         event = message["event"]

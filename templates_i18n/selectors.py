@@ -1,30 +1,94 @@
-"""Texts shown to visitors and agents. Per-tenant templates come with the templates issue;
-until then every tenant gets these built-in English defaults."""
+"""Resolving a text for a tenant and a locale, with the fallback chain and a per-tenant cache.
 
-BUILTIN_TEMPLATES = {
-    "welcome": "Hi! Send us a message and one of our agents will answer here shortly.",
-    "conversation_closed": "This conversation has been closed.",
-    "topic_header": (
-        "New conversation\n"
-        "Visitor: {visitor_name}\n"
-        "Locale: {locale}\n"
-        "Page: {page_url}\n"
-        "Status: {status}"
-    ),
-    "claim_button": "Claim",
-    "status_open": "open, press Claim or send /claim to answer",
-    "status_claimed": "claimed by {agent}",
-    "status_closed": "closed",
-    "hint_claim_first": "Your message was not sent: press Claim on the pinned post or send /claim first.",
-    "hint_claimed_by_other": "Your message was not sent: {agent} has claimed this conversation.",
-    "hint_closed": "This conversation is closed; nothing was sent.",
-    "hint_unknown_command": "Commands here: /claim, /close, /note <text>.",
-    "hint_text_only": "Only text reaches the visitor; nothing was sent.",
-    "topic_recreated": "The previous topic of this conversation was deleted. Latest messages:\n{history}",
-    "claimed_answer": "You now answer this conversation.",
-}
+A tenant's texts are cached as one map in Redis under a version number that every write
+bumps (templates_i18n/services.py), so an edit takes effect on every process at once.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from templates_i18n import rendering
+from templates_i18n.catalog import CATALOGS
+from templates_i18n.locales import fallback_chain
+from templates_i18n.models import LegacyMessageTemplate, MessageTemplate, UiString
+from tenants.models import Tenant
+
+MODELS = {"template": MessageTemplate, "ui": UiString}
+CACHE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Resolved:
+    text: str
+    locale: str  # the locale whose text was used
+    step: str  # exact, language, tenant_default, builtin_locale, legacy or builtin
+
+
+def _version_key(tenant_id: int) -> str:
+    return f"texts:{tenant_id}:version"
+
+
+def bump_version(tenant_id: int) -> None:
+    try:
+        cache.incr(_version_key(tenant_id))
+    except ValueError:
+        cache.set(_version_key(tenant_id), 1, timeout=None)
+
+
+def _tenant_texts(tenant_id: int, kind: str) -> dict[tuple[str, str], str]:
+    """{(locale, key): text} of one tenant and kind, from the cache or the database."""
+    version = cache.get_or_set(_version_key(tenant_id), 1, timeout=None)
+    cache_key = f"texts:{tenant_id}:{version}:{kind}"
+    texts = cache.get(cache_key)
+    if texts is None:
+        rows = MODELS[kind].objects.filter(tenant_id=tenant_id).values_list("locale", "key", "text")
+        texts = {(locale, key): text for locale, key, text in rows}
+        cache.set(cache_key, texts, timeout=CACHE_SECONDS)
+    return texts
+
+
+def _legacy_texts() -> dict[tuple[str, str], str]:
+    texts = cache.get("texts:legacy")
+    if texts is None:
+        texts = {(row.locale, row.key): row.text for row in LegacyMessageTemplate.objects.all()}
+        cache.set("texts:legacy", texts, timeout=300)
+    return texts
+
+
+def resolve(*, tenant: Tenant, kind: str, key: str, locale: str | None) -> Resolved:
+    chain = fallback_chain(locale, tenant.default_locale)
+    own = _tenant_texts(tenant.id, kind)
+    for candidate, step in chain:
+        if (candidate, key) in own:
+            return Resolved(text=own[(candidate, key)], locale=candidate, step=step)
+    if kind == "template" and tenant.slug == settings.DEFAULT_TENANT_SLUG and not own:
+        legacy = _legacy_texts()
+        for candidate, _ in chain:
+            if (candidate, key) in legacy:
+                return Resolved(text=legacy[(candidate, key)], locale=candidate, step="legacy")
+    return Resolved(text=CATALOGS[kind][key].text, locale="en", step="builtin")
+
+
+def _tenant(tenant_id: int) -> Tenant:
+    tenant = cache.get(f"texts:tenant:{tenant_id}")
+    if tenant is None:
+        tenant = Tenant.objects.get(pk=tenant_id)
+        cache.set(f"texts:tenant:{tenant_id}", tenant, timeout=60)
+    return tenant
 
 
 def template_text(*, tenant_id: int, key: str, locale: str = "", variables: dict | None = None) -> str:
-    text = BUILTIN_TEMPLATES[key]
-    return text.format(**variables) if variables else text
+    """The tenant's message `key` in the best locale for `locale`, rendered safely."""
+    tenant = _tenant(tenant_id)
+    resolved = resolve(tenant=tenant, kind="template", key=key, locale=locale)
+    return rendering.render(resolved.text, {"tenant": tenant.name, **(variables or {})})
+
+
+def ui_strings(*, tenant: Tenant, locale: str) -> dict[str, str]:
+    """Every widget label, each resolved on its own (a tenant may translate only some)."""
+    return {
+        key: rendering.render(resolve(tenant=tenant, kind="ui", key=key, locale=locale).text, {"tenant": tenant.name})
+        for key in CATALOGS["ui"]
+    }
