@@ -396,3 +396,27 @@ def _async_script(url: str):
         script = _async_scripts[(loop, url)] = aioredis.Redis(connection_pool=pool).register_script(_SCRIPT)
     return script
 
+
+# Budgets of calls we make ourselves (Telegram's send limits) run the same script without a
+# penalty: a refused reservation only learns when there is room, so callers that wait and
+# retry are served in turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
+# limits do not move with ours.
+def reserve(*, budget: str, burst: int, interval_seconds: float) -> float:
+    """Takes one call from budget `budget`: 0 when reserved, else seconds until one frees.
+
+    At most `burst` calls go back to back, then one every `interval_seconds`; so in any
+    window of W seconds at most burst + W / interval_seconds calls pass. Fails open: a
+    budget protects the other side's limits, which answer 429 themselves if we overshoot.
+    """
+    if not settings.RATE_LIMIT_REDIS_URL:
+        return 0.0
+    key = f"{settings.REDIS_KEY_PREFIX}:budget:{budget}"
+    period_ms = burst * interval_seconds * 1000
+    try:
+        allowed, retry_after_ms, _ = _sync_script(settings.RATE_LIMIT_REDIS_URL)(
+            keys=[key], args=[burst, period_ms, 0, period_ms]
+        )
+    except redis.RedisError as error:
+        logger.warning("send budget %s unavailable (%s); sending anyway", budget, type(error).__name__)
+        return 0.0
+    return 0.0 if allowed else retry_after_ms / 1000
