@@ -30,6 +30,14 @@ def _unspent_rate_limits():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The database is rolled back after each test; the cache must forget it too."""
+    from django.core.cache import cache
+
+    cache.delete_pattern("*")
+
+
 @pytest.fixture
 def default_tenant(db):
     from tenants.models import Tenant
