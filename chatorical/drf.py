@@ -70,3 +70,5 @@ class TenantApiView(APIView):
         super().initial(request, *args, **kwargs)
         # Authentication and the scope check passed, so there is a key and its tenant.
         self._tenant_scope.enter_context(tenancy.tenant_context(request.auth.tenant))
+        # For what runs after the view returned (Django's log line of an error response).
+        request._request.tenant = request.auth.tenant

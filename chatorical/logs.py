@@ -18,8 +18,13 @@ _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 
 class ContextFilter(logging.Filter):
     def filter(self, record):
+        # Django logs each 4xx/5xx response ("django.request") after the middleware has
+        # returned and the context is gone; the request it passes along still knows both.
+        request = getattr(record, "request", None)
         record.request_id = request_id_var.get()
-        tenant = tenancy.current_tenant()
+        if record.request_id == "-":
+            record.request_id = getattr(request, "request_id", "-")
+        tenant = tenancy.current_tenant() or getattr(request, "tenant", None)
         record.tenant_id = tenant.id if tenant else "-"
         return True
 

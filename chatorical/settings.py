@@ -218,6 +218,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatorical.middleware.TenantMiddleware",
+    "tenants.middleware.AdminTenantMiddleware",
+    "chatorical.security.AdminContentSecurityPolicyMiddleware",
     "chatorical.middleware.JsonErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -225,8 +227,6 @@ MIDDLEWARE = [
 ROOT_URLCONF = "chatorical.urls"
 ASGI_APPLICATION = "chatorical.asgi.application"
 WSGI_APPLICATION = "chatorical.wsgi.application"
-    "tenants.middleware.AdminTenantMiddleware",
-    "chatorical.security.AdminContentSecurityPolicyMiddleware",
 
 TEMPLATES = [
     {
@@ -251,6 +251,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
+# Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
+# from the tenant's allowlist (the default tenant's is WIDGET_ALLOWED_ORIGINS).
 CORS_URLS_REGEX = r"^/(v1|v2)/.*$"
 CORS_ALLOW_ALL_ORIGINS = False
 CORS_ALLOWED_ORIGINS: list[str] = []
@@ -258,8 +260,6 @@ CORS_ALLOW_CREDENTIALS = False
 CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-Id"]
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
-# from the tenant's allowlist (the default tenant's is WIDGET_ALLOWED_ORIGINS).
 X_FRAME_OPTIONS = "DENY"
 if IS_PROD:
     SECURE_HSTS_SECONDS = 31536000
@@ -267,16 +267,9 @@ if IS_PROD:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# The /api/v2 integration API: API keys with scopes, JSON only, one error shape.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-
-# --- logging -----------------------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-# The /api/v2 integration API: API keys with scopes, JSON only, one error shape.
-    "version": 1,
-    "disable_existing_loggers": False,
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.HasScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -294,6 +287,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/api/v2",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- logging -----------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
     "filters": {
         "context": {"()": "chatorical.logs.ContextFilter"},
         "redact": {"()": "chatorical.logs.RedactSecretsFilter"},
@@ -313,7 +313,7 @@ SPECTACULAR_SETTINGS = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
-    },
-}
         # httpx logs every request URL at INFO, and a Bot API URL holds the bot token.
         "httpx": {"level": "WARNING"},
+    },
+}

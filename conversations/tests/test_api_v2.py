@@ -318,6 +318,15 @@ def test_log_lines_of_an_api_request_carry_tenant_and_request_id(client, tenant_
     assert all(r.tenant_id == tenant_a.tenant.id and r.request_id == "req-42" for r in records)
 
 
+def test_djangos_error_response_lines_carry_them_too(client, tenant_a, caplog):
+    caplog.handler.addFilter(ContextFilter())
+    client.get(f"/api/v2/conversations/{uuid.uuid4()}/", HTTP_X_REQUEST_ID="req-404", **key_header(tenant_a.key))
+    client.get("/api/v2/usage/", HTTP_X_REQUEST_ID="req-401")
+    by_request = {r.request_id: r for r in caplog.records if r.name == "django.request"}
+    assert by_request["req-404"].tenant_id == tenant_a.tenant.id
+    assert by_request["req-401"].tenant_id == "-"  # no key, no tenant
+
+
 def test_no_conversation_leaks_into_context_after_the_request(client, tenant_a):
     client.get("/api/v2/conversations/", **key_header(tenant_a.key))
     assert tenancy.current_scope() is None

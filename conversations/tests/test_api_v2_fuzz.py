@@ -14,7 +14,7 @@ from tenants.services import api_key_create
 ST = Path(sys.executable).with_name("st")
 
 
-def schemathesis_run(server, authorization: str) -> subprocess.CompletedProcess:
+def schemathesis_run(server, authorization: str, *, workdir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             str(ST),
@@ -38,6 +38,7 @@ def schemathesis_run(server, authorization: str) -> subprocess.CompletedProcess:
             "10",
             "--no-color",
         ],
+        cwd=workdir,  # schemathesis keeps a cache directory where it runs
         capture_output=True,
         text=True,
         timeout=120,
@@ -46,12 +47,12 @@ def schemathesis_run(server, authorization: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
-def test_no_operation_answers_a_server_error(start_server, default_tenant):
+def test_no_operation_answers_a_server_error(start_server, default_tenant, tmp_path):
     tenant_conversation = conversation_for(default_tenant, visitor_name="Fuzzed")
     message_for(tenant_conversation, text="something to list")
     key = api_key_create(tenant=default_tenant, name="Fuzzer", scopes=list(ApiKey.Scope.values)).raw_key
     server = start_server(RATE_LIMIT_SCALE=1000)
     for authorization in (f"Api-Key {key}", "Api-Key chk_not-a-key-at-all-0123456789abcdef"):
-        result = schemathesis_run(server, authorization)
+        result = schemathesis_run(server, authorization, workdir=tmp_path)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         assert "8 selected / 8 total" in result.stdout, result.stdout[-3000:]

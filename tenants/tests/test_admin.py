@@ -51,6 +51,25 @@ def test_admin_pages_carry_a_content_security_policy(client, owner_a):
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
+def test_admin_pages_work_under_the_policy(client, django_user_model, tenant_a):
+    """The policy allows no inline script: the admin's pages must have none."""
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    pages = [
+        "/admin/",
+        "/admin/conversations/conversation/",
+        f"/admin/conversations/conversation/{tenant_a.conversation.pk}/change/",
+        "/admin/conversations/outboxevent/",
+        "/admin/tenants/apikey/add/",
+        "/admin/tenants/telegramconfig/add/",
+        "/admin/tenants/tenant/",
+    ]
+    for page in pages:
+        html = client.get(page).content.decode()
+        for tag in re.findall(r"<script[^>]*>", html):
+            assert "src=" in tag or "application/json" in tag, (page, tag)
+        assert not re.search(r"\son[a-z]+=", html), page
+
+
 def test_staff_without_membership_sees_no_tenant_data(client, django_user_model, tenant_a):
     client.force_login(django_user_model.objects.create_user("drifter", password="pw", is_staff=True))
     assert "/admin/conversations/conversation/" not in client.get("/admin/").content.decode()

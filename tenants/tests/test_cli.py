@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from chatorical import tenancy
 from chatorical.testing import ROOT, process_env
+from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
 from tenants.models import ApiKey, Tenant
 from tenants.selectors import api_key_hash, telegram_settings_for
 
@@ -121,6 +122,30 @@ def test_set_webhook_needs_a_base_url_and_stores_nothing_without_it(tenant_a):
             "--set-webhook",
         )
     assert telegram_settings_for(tenant_a.tenant) is None
+
+
+def test_tenant_telegram_set_webhook_points_the_bot_at_the_v2_webhook(tenant_a, fake_bot_api, settings):  # noqa: F811
+    settings.TELEGRAM_API_BASE = fake_bot_api.base_url
+    output = run(
+        "tenant",
+        "telegram",
+        "tenant-a",
+        "--bot-token",
+        DEFAULT_BOT_TOKEN,
+        "--support-group-id",
+        str(DEFAULT_CHAT_ID),
+        "--webhook-secret",
+        "hook-secret-a",
+        "--header-secret",
+        "header-secret-a",
+        "--set-webhook",
+        "--base-url",
+        "https://chat.example",
+    )
+    assert "Webhook of tenant-a set" in output
+    hook = fake_bot_api.webhook(DEFAULT_BOT_TOKEN)
+    assert hook["url"] == "https://chat.example/v2/telegram/webhook/hook-secret-a"
+    assert hook["secret_token"] == "header-secret-a"
 
 
 def test_apikey_create_prints_the_key_once_on_the_last_line_and_keeps_its_hash(tenant_a):
