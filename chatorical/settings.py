@@ -50,6 +50,9 @@ if not CHANNEL_CONFIG_KEYS:
 # --- Telegram ----------------------------------------------------------------------------
 TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")
 TELEGRAM_TIMEOUT_SECONDS = env_float("TELEGRAM_TIMEOUT_SECONDS", 10.0)
+# Telegram's published budgets, kept a little under them.
+TELEGRAM_GROUP_POSTS_PER_MINUTE = env_int("TELEGRAM_GROUP_POSTS_PER_MINUTE", 19)
+TELEGRAM_BOT_POSTS_PER_SECOND = env_int("TELEGRAM_BOT_POSTS_PER_SECOND", 28)
 # The default tenant's bot comes from the environment, as in v1.
 BOT_TOKEN = env_str("BOT_TOKEN")
 SUPPORT_GROUP_ID = env_str("SUPPORT_GROUP_ID")
@@ -182,6 +185,10 @@ if CELERY_TASK_ALWAYS_EAGER:
 OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "conversations.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "telegram-updates-sweep": {
+        "task": "telegram_bridge.tasks.telegram_updates_sweep",
+        "schedule": OUTBOX_SWEEP_SECONDS,
+    },
 }
 
 # --- Django ------------------------------------------------------------------------------

@@ -4,15 +4,20 @@ from django.urls import include, path
 from chatorical import health
 from conversations import admin_v1
 from conversations import apis as conversation_apis
+from telegram_bridge import apis as telegram_apis
+from telegram_bridge.deep_health import deep_health
 from widget_static import views as widget_views
 
 urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
+    path("health/deep", deep_health, name="health-deep"),
     path("widget.js", widget_views.widget_v1, name="widget-v1"),
     path("v1/start", conversation_apis.v1_start, name="v1-start"),
     path("v1/conversations/<str:conversation_id>/messages", conversation_apis.v1_messages, name="v1-messages"),
     path("v1/conversations/<str:conversation_id>/rename", conversation_apis.v1_rename, name="v1-rename"),
+    path("v1/telegram/webhook", telegram_apis.v1_webhook, name="v1-telegram-webhook"),
+    path("v2/telegram/webhook/<str:webhook_secret>", telegram_apis.v2_webhook, name="v2-telegram-webhook"),
     path("v1/admin/conversations", admin_v1.conversation_list, name="v1-admin-conversations"),
     path(
         "v1/admin/conversations/<str:conversation_id>/export",

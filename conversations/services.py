@@ -47,16 +47,20 @@ def _ensure_open(conversation: Conversation) -> None:
 
 
 @transaction.atomic
-def conversation_start(*, tenant, visitor_name: str = "", locale: str = "", page_url: str = "") -> Conversation:
+def conversation_start(
+    *, tenant, visitor_name: str = "", locale: str = "", page_url: str = "", is_synthetic: bool = False
+) -> Conversation:
     conversation = Conversation.objects.create(
-        tenant=tenant, visitor_name=visitor_name, locale=locale, page_url=page_url
+        tenant=tenant, visitor_name=visitor_name, locale=locale, page_url=page_url, is_synthetic=is_synthetic
     )
     event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_STARTED)
     return conversation
 
 
 @transaction.atomic
-def message_add(*, conversation: Conversation, direction: str, text: str, agent_name: str = "") -> Message:
+def message_add(
+    *, conversation: Conversation, direction: str, text: str, agent_name: str = "", telegram_message_id: int | None = None
+) -> Message:
     text = _clean_text(text)
     conversation = _lock(conversation)
     _ensure_open(conversation)
@@ -69,6 +73,7 @@ def message_add(*, conversation: Conversation, direction: str, text: str, agent_
         direction=direction,
         text=text,
         agent_name=agent_name,
+        telegram_message_id=telegram_message_id,
     )
     event_record(
         conversation=conversation, kind=OutboxEvent.Kind.MESSAGE_ADDED, payload={"message_id": message.id}
