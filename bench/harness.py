@@ -7,6 +7,7 @@ on 127.0.0.1 unless DATABASE_URL / REDIS_URL say otherwise. They use the databas
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,9 @@ def setup() -> None:
     import django
 
     django.setup()
+    # `timeout` and Ctrl-C end a benchmark through its finally blocks, which stop the
+    # servers and workers it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def percentiles(samples: list[float]) -> dict:

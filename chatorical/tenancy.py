@@ -99,4 +99,6 @@ async def run_for_tenant(tenant, fn, /, *args, **kwargs):
         with tenant_context(tenant):
             return fn(*args, **kwargs)
 
-    return await database_sync_to_async(call)()
+    # Not thread-sensitive: calls for different conversations run on several threads (each
+    # with its own connection) instead of queueing behind one another.
+    return await database_sync_to_async(call, thread_sensitive=False)()

@@ -6,12 +6,14 @@ drains the outbox is in conversations/tasks.py.
 
 from collections.abc import Callable
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import OutboxEvent
 
 Handler = Callable[[OutboxEvent], None]
+WAKE_FLAG_SECONDS = 10
 _handlers: dict[str, list[Handler]] = {}
 
 
@@ -42,7 +44,14 @@ def event_record(*, conversation, kind: str, payload: dict | None = None) -> Out
     return event
 
 
+def wake_flag(conversation_id) -> str:
+    return f"outbox:wake:{conversation_id}"
+
+
 def _wake_worker(event: OutboxEvent) -> None:
+    """Queues a drain of the conversation unless one is queued already: a burst of events
+    costs one task, not one each. The flag expires, and the sweep covers a lost task."""
     from conversations.tasks import outbox_drain_conversation
 
-    outbox_drain_conversation.delay(tenant_id=event.tenant_id, conversation_id=str(event.conversation_id))
+    if cache.add(wake_flag(event.conversation_id), 1, timeout=WAKE_FLAG_SECONDS):
+        outbox_drain_conversation.delay(tenant_id=event.tenant_id, conversation_id=str(event.conversation_id))

@@ -10,6 +10,7 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -17,7 +18,7 @@ from prometheus_client import Counter
 
 from chatorical import tenancy
 from conversations.models import OutboxEvent
-from conversations.outbox import handlers_for
+from conversations.outbox import handlers_for, wake_flag
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ def drain_conversation(conversation_id) -> int:
 
 @shared_task(acks_late=True)
 def outbox_drain_conversation(*, tenant_id: int, conversation_id: str) -> int:
+    # Cleared before draining: an event committed from now on queues a new drain, and
+    # one committed before is seen by this one.
+    cache.delete(wake_flag(conversation_id))
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenancy.tenant_context(tenant):
         return drain_conversation(conversation_id)

@@ -131,3 +131,22 @@ def test_sweep_finds_due_events_of_every_tenant(default_tenant, other_tenant, ha
     conversation_for(other_tenant)
     assert outbox_sweep.run() == 2
     assert sorted(handled) == sorted([default_tenant.id, other_tenant.id])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_events_queues_one_drain_task(default_tenant, settings):
+    import redis
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    queue = f"{settings.REDIS_KEY_PREFIX}:celery:celery"
+    broker.delete(queue)
+    conversation = conversation_for(default_tenant)
+    for i in range(5):
+        message_for(conversation, text=f"m{i}")
+    assert broker.llen(queue) == 1
+    # A worker that starts draining clears the flag, so the next event queues a new drain.
+    from conversations.tasks import outbox_drain_conversation
+
+    outbox_drain_conversation.run(tenant_id=default_tenant.id, conversation_id=str(conversation.pk))
+    message_for(conversation, text="after the drain")
+    assert broker.llen(queue) == 2
