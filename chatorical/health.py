@@ -65,4 +65,17 @@ def ready(request):
         else:
             results[name] = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
     status = 503 if failing else 200
-    return JsonResponse({"status": "fail" if failing else "ok", "failing": failing, "checks": results}, status=status)
+    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": results}
+    if not failing:
+        body["telegram"] = _telegram_problems()
+    return JsonResponse(body, status=status)
+
+
+def _telegram_problems() -> dict:
+    """Bots that need a human (a right to grant, a kicked bot): reported, not failing, as
+    the process itself is fine and conversations wait for the fix."""
+    from telegram_bridge.bridge import bot_problems
+    from tenants.models import Tenant
+
+    slugs = dict(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", "slug"))
+    return {slugs[tenant_id]: problem for tenant_id, problem in bot_problems(list(slugs)).items()}

@@ -37,6 +37,12 @@ def bot_problem(tenant_id: int) -> str | None:
     return cache.get(_problem_key(tenant_id))
 
 
+def bot_problems(tenant_ids: list[int]) -> dict[int, str]:
+    """bot_problem for many tenants in one round trip."""
+    found = cache.get_many([_problem_key(tenant_id) for tenant_id in tenant_ids])
+    return {tenant_id: found[_problem_key(tenant_id)] for tenant_id in tenant_ids if _problem_key(tenant_id) in found}
+
+
 @dataclass
 class Bridge:
     tenant: Tenant
