@@ -18,5 +18,8 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: install
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) var staticfiles

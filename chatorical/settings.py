@@ -69,6 +69,10 @@ WIDGET_ALLOWED_ORIGINS = env_list("WIDGET_ALLOWED_ORIGINS")
 
 # --- conversations -----------------------------------------------------------------------
 V1_TOKEN_TTL_SECONDS = env_int("V1_TOKEN_TTL_DAYS", 7) * 24 * 3600
+# The v2 widget fetches a fresh single-use token before every connect: minutes are plenty.
+V2_TOKEN_TTL_SECONDS = env_int("V2_TOKEN_TTL_SECONDS", 120)
+if not 1 <= V2_TOKEN_TTL_SECONDS <= 300:
+    raise ImproperlyConfigured("V2_TOKEN_TTL_SECONDS must be between 1 and 300")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 16000)
 VISITOR_NAME_MAX_CHARS = 128
 
@@ -81,7 +85,10 @@ if _database_url:
         DATABASES["default"]["NAME"] = _default_db_name
     if IS_PROD and DATABASES["default"]["NAME"].endswith("_dev"):
         raise ImproperlyConfigured("prod must not use a dev database")
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No health checks: Channels reopens the connection check around every socket's
+    # database call, and a check is one more round trip per message. A connection that
+    # died is found by its first error and replaced on the next call.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 elif IS_PROD:
     raise ImproperlyConfigured("DATABASE_URL is required in prod")
 else:
