@@ -4,6 +4,7 @@ from django.urls import include, path
 from chatorical import health
 from conversations import admin_v1
 from conversations import apis as conversation_apis
+from conversations import apis_widget_v2
 from telegram_bridge import apis as telegram_apis
 from telegram_bridge.deep_health import deep_health
 from widget_static import views as widget_views
@@ -13,10 +14,22 @@ urlpatterns = [
     path("ready", health.ready, name="ready"),
     path("health/deep", deep_health, name="health-deep"),
     path("widget.js", widget_views.widget_v1, name="widget-v1"),
+    path("widget/v2.js", widget_views.widget_v2, name="widget-v2"),
     path("v1/start", conversation_apis.v1_start, name="v1-start"),
     path("v1/conversations/<str:conversation_id>/messages", conversation_apis.v1_messages, name="v1-messages"),
     path("v1/conversations/<str:conversation_id>/rename", conversation_apis.v1_rename, name="v1-rename"),
     path("v1/telegram/webhook", telegram_apis.v1_webhook, name="v1-telegram-webhook"),
+    path("v2/tenants/<slug:tenant_slug>/bootstrap", apis_widget_v2.bootstrap, name="v2-widget-bootstrap"),
+    path(
+        "v2/tenants/<slug:tenant_slug>/conversations",
+        apis_widget_v2.conversation_create,
+        name="v2-widget-conversations",
+    ),
+    path(
+        "v2/tenants/<slug:tenant_slug>/conversations/<str:conversation_id>/token",
+        apis_widget_v2.token_create,
+        name="v2-widget-token",
+    ),
     path("v2/telegram/webhook/<str:webhook_secret>", telegram_apis.v2_webhook, name="v2-telegram-webhook"),
     path("v1/admin/conversations", admin_v1.conversation_list, name="v1-admin-conversations"),
     path(

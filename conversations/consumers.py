@@ -1,7 +1,12 @@
-"""WebSocket endpoints of the widget. `/v1/ws` speaks exactly the v1 event shapes."""
+"""WebSocket endpoints of the widget.
+
+`/v1/ws` speaks exactly the v1 event shapes. `/v2/ws` (V2ConversationConsumer) shares all of
+it and adds single-use tokens of any tenant, a required allowed Origin, and gap-free resume.
+"""
 
 import json
 import logging
+import re
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -14,9 +19,9 @@ from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
 from conversations import realtime, selectors, services
 from conversations.models import Conversation, Message
-from conversations.tokens import TokenRefused, token_decode
+from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend
 from templates_i18n.selectors import template_text
-from tenants.selectors import tenant_get_default
+from tenants.selectors import origin_allowed, tenant_get_active_by_id, tenant_get_default
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +45,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation
 
     async def connect(self):
-        if not self._origin_allowed():
-            await self.close()
-            return
-        conversation = await self._conversation_for_token()
+        conversation = await self._authorize()
         if conversation is None:
             await self.close()
             return
@@ -53,37 +55,51 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.group = realtime.conversation_group(conversation.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self._note("welcome", variables={"visitor_name": conversation.visitor_name})
+        await self._opening()
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def _authorize(self) -> Conversation | None:
+        """The open conversation this handshake may join (setting `self.tenant`), or None."""
+        if not self._origin_allowed():
+            return None
+        claims = self._token_claims()
+        if claims is None:
+            return None
+        self.tenant = await database_sync_to_async(tenant_get_default)()
+        if claims.tenant_id != self.tenant.id:
+            logger.info("ws token of tenant %s refused on the v1 socket", claims.tenant_id)
+            return None
+        return await self._open_conversation(claims)
+
     def _origin_allowed(self) -> bool:
         allowed = settings.WIDGET_ALLOWED_ORIGINS
         return not allowed or _header(self.scope, b"origin") in allowed
 
-    async def _conversation_for_token(self) -> Conversation | None:
+    def _query(self, name: str) -> str:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        token = (query.get("token") or [""])[0]
+        return (query.get(name) or [""])[0]
+
+    def _token_claims(self) -> ConversationClaims | None:
         try:
-            claims = token_decode(token)
+            return token_decode(self._query("token"))
         except TokenRefused as exc:
             logger.info("ws token refused: %s", exc)
             return None
-        tenant = self.tenant = await self._tenant()
-        if claims.tenant_id != tenant.id:
-            logger.info("ws token of tenant %s refused on the v1 socket", claims.tenant_id)
-            return None
+
+    async def _open_conversation(self, claims: ConversationClaims) -> Conversation | None:
         conversation = await run_for_tenant(
-            tenant, selectors.conversation_get, conversation_id=claims.conversation_id
+            self.tenant, selectors.conversation_get, conversation_id=claims.conversation_id
         )
         if conversation is None or conversation.is_closed:
             return None
         return conversation
 
-    async def _tenant(self):
-        return await database_sync_to_async(tenant_get_default)()
+    async def _opening(self):
+        """What a socket gets first, once accepted."""
+        await self._note("welcome", variables={"visitor_name": self.conversation.visitor_name})
 
     async def _connect_allowed(self) -> bool:
         decision = await ratelimit.check_async(
@@ -164,3 +180,72 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     def shape(self, event: dict) -> dict:
         """v1 clients get the v1 shapes exactly: no resume fields."""
         return {key: value for key, value in event.items() if key not in RESUME_FIELDS}
+
+
+class V2ConversationConsumer(V1ConversationConsumer):
+    """One widget socket of any tenant's conversation: `/v2/ws?token=<token>&after_seq=<N>`.
+
+    The token comes from the token endpoint and is spent at the handshake (single use).
+    The page's Origin must be on the tenant's allowlist; browsers always send one on a
+    WebSocket handshake, so a socket without it is refused.
+
+    Resume: `after_seq` (default 0) is the seq of the newest message the widget has shown.
+    Once accepted, the socket sends `agent_joined` if the conversation is claimed (the widget
+    may have missed it), then every stored message with a greater seq, oldest first, then
+    the welcome note, which so tells the widget it is caught up, then live events. Message
+    events carry `id`, `ts` and `seq`.
+
+    No gaps: the socket joins the conversation's group before it reads the backlog, so a
+    message committed after that read is also broadcast to it. No duplicates: Channels
+    dispatches a consumer's messages one at a time, so live events that arrive while
+    connect() sends the backlog wait in the channel layer's queue (the buffer) until it
+    returns; then every message event whose seq was already sent is dropped.
+    """
+
+    last_seq = 0  # of the newest message sent on this socket
+
+    async def _authorize(self) -> Conversation | None:
+        claims = self._token_claims()
+        after_seq = self._after_seq()
+        if claims is None or after_seq is None:
+            return None
+        self.tenant = await database_sync_to_async(tenant_get_active_by_id)(tenant_id=claims.tenant_id)
+        if self.tenant is None:
+            logger.info("ws token of an unknown or suspended tenant %s refused", claims.tenant_id)
+            return None
+        origin = _header(self.scope, b"origin")
+        if not origin or not origin_allowed(tenant=self.tenant, origin=origin):
+            logger.info("ws origin %r refused for tenant %s", origin[:100], self.tenant.slug)
+            return None
+        conversation = await self._open_conversation(claims)
+        # Spent last: only a handshake that is otherwise accepted uses the token up.
+        if conversation is None or not await token_spend(claims):
+            return None
+        self.last_seq = after_seq
+        return conversation
+
+    def _after_seq(self) -> int | None:
+        value = self._query("after_seq") or "0"
+        return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
+
+    async def _opening(self):
+        if self.conversation.claimed_by_id is not None:
+            await self.send_json(realtime.agent_joined_event(agent=self.conversation.claimed_by_name))
+        backlog = await run_for_tenant(
+            self.tenant, selectors.message_list, conversation=self.conversation, after_seq=self.last_seq
+        )
+        for message in backlog:
+            self.last_seq = message.seq
+            await self.send_json(realtime.message_event(message))
+        await super()._opening()
+
+    async def conversation_event(self, message):
+        seq = message["event"].get("seq")
+        if seq is not None:
+            if seq <= self.last_seq:
+                return  # already sent with the backlog
+            self.last_seq = seq
+        await super().conversation_event(message)
+
+    def shape(self, event: dict) -> dict:
+        return event

@@ -1,11 +1,16 @@
 """Conversation JWTs: HS256 with CONVERSATION_JWT_SECRET, audience `ws`."""
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 
 import jwt
 from django.conf import settings
+from django.core.cache import cache
+from django_redis.exceptions import ConnectionInterrupted
+
+logger = logging.getLogger(__name__)
 
 AUDIENCE = "ws"
 ALGORITHM = "HS256"
@@ -52,3 +57,19 @@ def token_decode(token: str) -> ConversationClaims:
     return ConversationClaims(
         tenant_id=claims["tid"], conversation_id=claims["cid"], jti=claims["jti"], expires_at=claims["exp"]
     )
+
+
+async def token_spend(claims: ConversationClaims) -> bool:
+    """Marks the token's `jti` used; False if it was used before (a replay).
+
+    One atomic `SET key 1 NX PX <ms until exp>` in Redis (the cache's `add`), so of two
+    handshakes racing with one token on any instances exactly one wins, and the mark lasts
+    as long as the token could still be accepted. Fails closed: when Redis does not answer,
+    no token can be spent.
+    """
+    seconds_left = max(claims.expires_at - time.time(), 0.001)
+    try:
+        return await cache.aadd(f"jti:{claims.jti}", 1, timeout=seconds_left)
+    except ConnectionInterrupted:
+        logger.exception("cannot record a spent token; refusing it")
+        return False

@@ -15,6 +15,10 @@ def tenant_get_active(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
 
 
+def tenant_get_active_by_id(*, tenant_id: int) -> Tenant | None:
+    return Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
+
+
 def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
 

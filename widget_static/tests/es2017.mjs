@@ -1,0 +1,74 @@
+// Shared by the widget syntax tests: a code-only view of a script and the
+// syntax newer than ES2017 (iOS 14 Safari, Android 8 Chrome) that it must not use.
+
+// Strips comments, string and template literals and regex literals, so the
+// syntax regexes only see code; returns that code and the regex literals.
+// Crude but enough for the widgets: it tracks quotes, escapes and the usual
+// "a regex may start here" contexts.
+export function codeOnly(src) {
+  const regexLiterals = [];
+  let out = '';
+  let i = 0;
+  let prev = ''; // last significant code character, to tell "/" regex from division
+  while (i < src.length) {
+    const c = src[i];
+    const next = src[i + 1];
+    if (c === '/' && next === '/') {
+      while (i < src.length && src[i] !== '\n') i++;
+      continue;
+    }
+    if (c === '/' && next === '*') {
+      const end = src.indexOf('*/', i + 2);
+      i = end < 0 ? src.length : end + 2;
+      out += ' ';
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') {
+      i++;
+      while (i < src.length && src[i] !== c) i += src[i] === '\\' ? 2 : 1;
+      i++;
+      out += '""';
+      prev = '"';
+      continue;
+    }
+    if (c === '/' && (prev === '' || '(,=:[!&|?{};+-*%<>~^'.includes(prev))) {
+      const start = i;
+      i++;
+      let inClass = false;
+      while (i < src.length && (src[i] !== '/' || inClass)) {
+        if (src[i] === '\\') i++;
+        else if (src[i] === '[') inClass = true;
+        else if (src[i] === ']') inClass = false;
+        i++;
+      }
+      i++;
+      while (/[a-z]/i.test(src[i] || '')) i++; // flags
+      regexLiterals.push(src.slice(start, i));
+      out += '/r/';
+      prev = '/';
+      continue;
+    }
+    out += c;
+    if (!/\s/.test(c)) prev = c;
+    i++;
+  }
+  return { code: out, regexLiterals };
+}
+
+export const BANNED_SYNTAX = [
+  [/\?\.(?!\d)/, 'optional chaining ?.'],
+  [/\?\?/, 'nullish coalescing ??'],
+  [/(^|[^\w$])#[A-Za-z_$]/m, 'private class member #name'],
+  [/\bcatch\s*\{/, 'optional catch binding catch {}'],
+  [/\{\s*\.\.\./, 'object spread / rest { ...x }'],
+  [/,\s*\.\.\.\w+\s*\}/, 'object spread / rest { a, ...x }'],
+  [/\bfor\s+await\b/, 'for await'],
+  [/\bstatic\s+[\w$]+\s*=/, 'class static field'],
+  [/\b\d+n\b/, 'BigInt literal'],
+  [/\d_\d/, 'numeric separator'],
+  [/(\|\||&&|\?\?)=/, 'logical assignment'],
+  [/\bimport\s*\(|^\s*import\s|^\s*export\s/m, 'module syntax'],
+];
+
+// Lookbehind, named groups, the s flag and Unicode property escapes.
+export const ES2018_REGEX = /\(\?<[=!]|\(\?<[A-Za-z]|\/[gimuy]*s[gimuy]*$|\\p\{/;
