@@ -50,11 +50,17 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chatorical-daphne-{self.port}.log"
-        self._log = open(self.log_path, "wb")
+        self.log_path.write_bytes(b"")
+        self.env = process_env(**env_overrides)
+        self.start()
+
+    def start(self):
+        """Starts daphne; after stop(), again on the same port, as a restarted instance."""
+        self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatorical.asgi:application"],
             cwd=ROOT,
-            env=process_env(**env_overrides),
+            env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
