@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chatorical import health
-from conversations import admin_v1
+from conversations import admin_v1, apis_widget_v2
 from conversations import apis as conversation_apis
-from conversations import apis_widget_v2
 from telegram_bridge import apis as telegram_apis
 from telegram_bridge.deep_health import deep_health
 from widget_static import views as widget_views
