@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
-from chatorical import tenancy
+from chatorical import ratelimit, tenancy
 from chatorical.errors import ApiError
 
 # DRF's own codes where the API's are spelled differently.
@@ -69,6 +69,9 @@ class TenantApiView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         # Authentication and the scope check passed, so there is a key and its tenant.
-        self._tenant_scope.enter_context(tenancy.tenant_context(request.auth.tenant))
+        tenant = request.auth.tenant
+        self._tenant_scope.enter_context(tenancy.tenant_context(tenant))
+        ratelimit.enforce(name="api_key", tenant=tenant, kind="key", value=str(request.auth.pk))
+        ratelimit.enforce(name="api_key", tenant=tenant, kind="tenant", value=str(tenant.pk))
         # For what runs after the view returned (Django's log line of an error response).
         request._request.tenant = request.auth.tenant

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatorical import tenancy
+from chatorical import ratelimit, tenancy
 from chatorical.errors import error_response
 from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
@@ -26,6 +26,8 @@ OK = {"ok": True}
 
 
 def _receive(request, tenant):
+    # Only a flood trips it; Telegram retries a 429 later, so nothing is lost.
+    ratelimit.enforce(name="webhook", tenant=tenant, kind="tenant", value=str(tenant.pk))
     telegram = telegram_settings_for(tenant)
     if telegram is None:
         return error_response(404, "telegram_not_configured", "This tenant has no Telegram bot configured.")

@@ -319,9 +319,13 @@ def test_log_lines_of_an_api_request_carry_tenant_and_request_id(client, tenant_
 
 
 def test_djangos_error_response_lines_carry_them_too(client, tenant_a, caplog):
-    caplog.handler.addFilter(ContextFilter())
-    client.get(f"/api/v2/conversations/{uuid.uuid4()}/", HTTP_X_REQUEST_ID="req-404", **key_header(tenant_a.key))
-    client.get("/api/v2/usage/", HTTP_X_REQUEST_ID="req-401")
+    context = ContextFilter()
+    caplog.handler.addFilter(context)  # pytest keeps this handler for the session
+    try:
+        client.get(f"/api/v2/conversations/{uuid.uuid4()}/", HTTP_X_REQUEST_ID="req-404", **key_header(tenant_a.key))
+        client.get("/api/v2/usage/", HTTP_X_REQUEST_ID="req-401")
+    finally:
+        caplog.handler.removeFilter(context)
     by_request = {r.request_id: r for r in caplog.records if r.name == "django.request"}
     assert by_request["req-404"].tenant_id == tenant_a.tenant.id
     assert by_request["req-401"].tenant_id == "-"  # no key, no tenant
@@ -332,3 +336,17 @@ def test_no_conversation_leaks_into_context_after_the_request(client, tenant_a):
     assert tenancy.current_scope() is None
     with pytest.raises(tenancy.TenantContextMissing):
         Conversation.objects.count()
+
+
+def test_api_keys_are_limited_per_key_and_per_tenant(client, tenant_a):
+    tenant = tenant_a.tenant
+    tenant.rate_limits = {"api_key": {"key": {"limit": 2, "period": 60}, "tenant": {"limit": 3, "period": 60}}}
+    tenant.save()
+    first, second = tenant_a.key, key_with(tenant, ApiKey.Scope.CONVERSATIONS_READ)
+    statuses = [client.get("/api/v2/conversations/", **key_header(first)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get("/api/v2/conversations/", **key_header(second)).status_code == 200
+    refused = client.get("/api/v2/conversations/", **key_header(second))
+    assert refused.status_code == 429, "the tenant's budget of 3 is spent"
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1

@@ -91,3 +91,14 @@ def test_updates_from_elsewhere_are_ignored(client, agents):
 
 def test_get_is_not_allowed(agents):
     assert agents.client.get("/v1/telegram/webhook").status_code == 405
+
+
+def test_a_webhook_flood_is_answered_429_with_retry_after(agents, default_tenant):
+    default_tenant.rate_limits = {"webhook": {"tenant": {"limit": 3, "period": 60}}}
+    default_tenant.save()
+    statuses = [agents.send_update({"update_id": 100 + i}).status_code for i in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = agents.send_update({"update_id": 200})
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+    assert stored_updates(agents.tenant) == 3
