@@ -40,7 +40,7 @@ def event_record(*, conversation, kind: str, payload: dict | None = None) -> Out
         payload=payload or {},
         available_at=timezone.now(),
     )
-    transaction.on_commit(lambda: _wake_worker(event))
+    wake_on_commit(tenant_id=event.tenant_id, conversation_id=event.conversation_id)
     return event
 
 
@@ -48,10 +48,15 @@ def wake_flag(conversation_id) -> str:
     return f"outbox:wake:{conversation_id}"
 
 
-def _wake_worker(event: OutboxEvent) -> None:
+def wake_on_commit(*, tenant_id: int, conversation_id) -> None:
+    """Wakes a worker for the conversation once the caller's transaction commits."""
+    transaction.on_commit(lambda: _wake_worker(tenant_id, conversation_id))
+
+
+def _wake_worker(tenant_id: int, conversation_id) -> None:
     """Queues a drain of the conversation unless one is queued already: a burst of events
     costs one task, not one each. The flag expires, and the sweep covers a lost task."""
     from conversations.tasks import outbox_drain_conversation
 
-    if cache.add(wake_flag(event.conversation_id), 1, timeout=WAKE_FLAG_SECONDS):
-        outbox_drain_conversation.delay(tenant_id=event.tenant_id, conversation_id=str(event.conversation_id))
+    if cache.add(wake_flag(conversation_id), 1, timeout=WAKE_FLAG_SECONDS):
+        outbox_drain_conversation.delay(tenant_id=tenant_id, conversation_id=str(conversation_id))

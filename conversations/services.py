@@ -5,13 +5,14 @@ import functools
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from chatorical import tenancy
 from chatorical.errors import ApiError
 from conversations import realtime
 from conversations.models import Conversation, Message, OutboxEvent
-from conversations.outbox import event_record
+from conversations.outbox import event_record, wake_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -57,28 +58,99 @@ def conversation_start(
     return conversation
 
 
-@transaction.atomic
 def message_add(
     *, conversation: Conversation, direction: str, text: str, agent_name: str = "", telegram_message_id: int | None = None
 ) -> Message:
+    """Stores a message with the next seq and its MessageAdded event, then (on commit) fans
+    it out and wakes a worker. The hot path of every chat message: see _message_store."""
     text = _clean_text(text)
-    conversation = _lock(conversation)
-    _ensure_open(conversation)
-    conversation.last_seq += 1
-    conversation.save(update_fields=["last_seq", "updated_at"])
-    message = Message.objects.create(
-        tenant_id=conversation.tenant_id,
+    message = _message_store(
         conversation=conversation,
-        seq=conversation.last_seq,
         direction=direction,
         text=text,
         agent_name=agent_name,
         telegram_message_id=telegram_message_id,
     )
-    event_record(
-        conversation=conversation, kind=OutboxEvent.Kind.MESSAGE_ADDED, payload={"message_id": message.id}
-    )
+    if message is None:
+        raise ApiError(409, "conversation_closed", "This conversation is closed.")
+    wake_on_commit(tenant_id=message.tenant_id, conversation_id=conversation.id)
     realtime.broadcast_on_commit(conversation.id, realtime.message_event(message))
+    return message
+
+
+# One statement, so one round trip and atomic without a transaction of its own: bump the
+# conversation's seq (its row lock orders concurrent messages), insert the message, insert
+# its outbox event. Nothing happens for a closed conversation or another tenant's.
+_MESSAGE_STORE_SQL = """
+WITH bumped AS (
+    UPDATE {conversation} SET last_seq = last_seq + 1, updated_at = clock_timestamp()
+    WHERE id = %(conversation_id)s AND tenant_id = %(tenant_id)s AND status <> 'closed'
+    RETURNING id, tenant_id, last_seq
+), message AS (
+    INSERT INTO {message} (tenant_id, conversation_id, seq, direction, text, agent_name, telegram_message_id, created_at)
+    SELECT tenant_id, id, last_seq, %(direction)s, %(text)s, %(agent_name)s, %(telegram_message_id)s, clock_timestamp()
+    FROM bumped
+    RETURNING id, seq, created_at
+), event AS (
+    INSERT INTO {event} (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at)
+    SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id), %(pending)s, 0, clock_timestamp(), '', clock_timestamp()
+    FROM message
+)
+SELECT id, seq, created_at FROM message
+"""
+
+
+def _message_store(*, conversation, direction, text, agent_name, telegram_message_id) -> Message | None:
+    tenant = tenancy.require_tenant()
+    if conversation.tenant_id != tenant.id:
+        raise tenancy.TenantMismatch(f"conversation of tenant {conversation.tenant_id} written as tenant {tenant.id}")
+    fields = {
+        "tenant_id": tenant.id,
+        "conversation": conversation,
+        "direction": direction,
+        "text": text,
+        "agent_name": agent_name,
+        "telegram_message_id": telegram_message_id,
+    }
+    if connection.vendor != "postgresql":
+        return _message_store_portable(**fields)
+    sql = _MESSAGE_STORE_SQL.format(
+        conversation=Conversation._meta.db_table, message=Message._meta.db_table, event=OutboxEvent._meta.db_table
+    )
+    params = {
+        **fields,
+        "conversation": None,
+        "conversation_id": conversation.id,
+        "kind": OutboxEvent.Kind.MESSAGE_ADDED,
+        "pending": OutboxEvent.Status.PENDING,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    message_id, seq, created_at = row
+    message = Message(id=message_id, seq=seq, created_at=created_at, **fields)
+    message._state.adding, message._state.db = False, connection.alias
+    return message
+
+
+@transaction.atomic
+def _message_store_portable(*, tenant_id, conversation, **fields) -> Message | None:
+    """The same in several statements, for the embedded SQLite of a first local run."""
+    conversation = _lock(conversation)
+    if conversation.is_closed:
+        return None
+    conversation.last_seq += 1
+    conversation.save(update_fields=["last_seq", "updated_at"])
+    message = Message.objects.create(tenant_id=tenant_id, conversation=conversation, seq=conversation.last_seq, **fields)
+    OutboxEvent.objects.create(
+        tenant_id=tenant_id,
+        conversation=conversation,
+        kind=OutboxEvent.Kind.MESSAGE_ADDED,
+        payload={"message_id": message.id},
+        available_at=timezone.now(),
+    )
     return message
 
 
