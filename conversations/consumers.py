@@ -20,6 +20,7 @@ from chatorical.tenancy import run_for_tenant
 from conversations import realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend
+from telegram_bridge.bridge import bot_offline
 from templates_i18n.selectors import template_text
 from tenants.selectors import origin_allowed, tenant_get_active_by_id, tenant_get_default
 
@@ -100,6 +101,8 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def _opening(self):
         """What a socket gets first, once accepted."""
         await self._note("welcome", variables={"visitor_name": self.conversation.visitor_name})
+        if await run_for_tenant(self.tenant, bot_offline, tenant=self.tenant):
+            await self._note("offline")
 
     async def _connect_allowed(self) -> bool:
         decision = await ratelimit.check_async(

@@ -37,6 +37,12 @@ def bot_problem(tenant_id: int) -> str | None:
     return cache.get(_problem_key(tenant_id))
 
 
+def bot_offline(*, tenant: Tenant) -> bool:
+    """Whether a visitor's messages may reach no agent for now: the tenant has no bot, or
+    its bot has a problem that a human must fix. The widget then says so (the `offline` note)."""
+    return bot_problem(tenant.id) is not None or telegram_settings_for(tenant) is None
+
+
 def bot_problems(tenant_ids: list[int]) -> dict[int, str]:
     """bot_problem for many tenants in one round trip."""
     found = cache.get_many([_problem_key(tenant_id) for tenant_id in tenant_ids])

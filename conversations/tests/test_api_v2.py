@@ -129,7 +129,7 @@ async def test_posted_message_reaches_the_widget_socket(default_tenant):
     socket = WebsocketCommunicator(application, f"/v1/ws?token={token}")
     connected, _ = await socket.connect()
     assert connected
-    assert (await socket.receive_json_from())["key"] == "welcome"
+    assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
 
     def post():
         return Client().post(

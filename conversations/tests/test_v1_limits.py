@@ -120,9 +120,10 @@ async def connect(conversation, *, forwarded_for="203.0.113.60"):
     return socket
 
 
-async def connect_and_skip_welcome(conversation, **kwargs):
+async def connect_and_skip_opening(conversation, **kwargs):
+    """Connected, past the welcome and the offline note (the tests configure no bot)."""
     socket = await connect(conversation, **kwargs)
-    assert (await socket.receive_json_from())["key"] == "welcome"
+    assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
     return socket
 
 
@@ -144,7 +145,7 @@ def conversation(default_tenant):
 async def test_a_message_over_the_limit_gets_a_note_is_not_stored_nor_forwarded(default_tenant, conversation):
     # The default 30 per 10 s, stretched over an hour so no message is refilled during the test.
     await set_rate_limits(default_tenant, ws_message={"socket": {"limit": 30, "period": 3600}})
-    sender, watcher = await connect_and_skip_welcome(conversation), await connect_and_skip_welcome(conversation)
+    sender, watcher = await connect_and_skip_opening(conversation), await connect_and_skip_opening(conversation)
     for n in range(30):
         await sender.send_json_to({"type": "message", "text": f"m{n}"})
         assert (await sender.receive_json_from(timeout=3))["text"] == f"m{n}"
@@ -160,7 +161,7 @@ async def test_a_message_over_the_limit_gets_a_note_is_not_stored_nor_forwarded(
 
 
 async def test_at_the_default_rate_a_refused_socket_stays_open_and_gets_its_turn_back(conversation):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
     for _ in range(32):
         await socket.send_json_to({"type": "typing"})  # junk frames count as much as messages
     replies = [await socket.receive_json_from(timeout=3) for _ in range(32)]
@@ -174,7 +175,7 @@ async def test_at_the_default_rate_a_refused_socket_stays_open_and_gets_its_turn
 
 async def test_a_socket_that_keeps_flooding_is_closed_with_4429(default_tenant, conversation):
     await set_rate_limits(default_tenant, ws_message={"socket": {"limit": 2, "period": 3600}})
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
     for n in range(2):
         await socket.send_json_to({"type": "message", "text": f"flood {n}"})
         assert (await socket.receive_json_from(timeout=3))["text"] == f"flood {n}"
@@ -189,17 +190,17 @@ async def test_a_socket_that_keeps_flooding_is_closed_with_4429(default_tenant, 
 
 async def test_connections_per_ip_are_limited_with_a_note_and_4429(default_tenant, conversation):
     await set_rate_limits(default_tenant, ws_connect={"ip": {"limit": 2}})
-    sockets = [await connect_and_skip_welcome(conversation, forwarded_for="203.0.113.70") for _ in range(2)]
+    sockets = [await connect_and_skip_opening(conversation, forwarded_for="203.0.113.70") for _ in range(2)]
     refused = await connect(conversation, forwarded_for="203.0.113.70")
     note = await refused.receive_json_from(timeout=3)
     assert (note["type"], note["key"]) == ("info_note", "rate_limited")
     assert await refused.receive_output(timeout=3) == {"type": "websocket.close", "code": 4429}
-    sockets.append(await connect_and_skip_welcome(conversation, forwarded_for="203.0.113.71"))
+    sockets.append(await connect_and_skip_opening(conversation, forwarded_for="203.0.113.71"))
     await asyncio.gather(*(socket.disconnect() for socket in sockets))
 
 
 async def test_without_redis_a_message_gets_a_note_and_is_not_stored(settings, conversation):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
     settings.RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{free_port()}/3"
     await socket.send_json_to({"type": "message", "text": "during the outage"})
     note = await socket.receive_json_from(timeout=3)

@@ -31,11 +31,11 @@ async def connect(conversation=None, *, token=None, headers=None):
     return communicator, connected
 
 
-async def connect_and_skip_welcome(conversation):
+async def connect_and_skip_opening(conversation):
+    """Connected, past the welcome and the offline note (the tests configure no bot)."""
     communicator, connected = await connect(conversation)
     assert connected
-    welcome = await communicator.receive_json_from()
-    assert welcome["key"] == "welcome"
+    assert [(await communicator.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
     return communicator
 
 
@@ -54,8 +54,8 @@ async def test_connect_sends_the_welcome_note(conversation):
 
 
 async def test_visitor_message_is_stored_and_echoed_in_the_v1_shape(conversation):
-    first = await connect_and_skip_welcome(conversation)
-    second = await connect_and_skip_welcome(conversation)
+    first = await connect_and_skip_opening(conversation)
+    second = await connect_and_skip_opening(conversation)
     await first.send_json_to({"type": "message", "text": "Hello there"})
     for socket in (first, second):
         assert await socket.receive_json_from(timeout=3) == {"direction": "INBOUND", "text": "Hello there"}
@@ -70,7 +70,7 @@ async def test_visitor_message_is_stored_and_echoed_in_the_v1_shape(conversation
 
 
 async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
 
     def agent_side():
         with tenancy.tenant_context(conversation.tenant):
@@ -86,7 +86,7 @@ async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
 
 
 async def test_agent_joined_leaves_out_a_missing_name(conversation):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
 
     def claim():
         with tenancy.tenant_context(conversation.tenant):
@@ -108,7 +108,7 @@ async def test_agent_joined_leaves_out_a_missing_name(conversation):
     ],
 )
 async def test_bad_frames_get_an_error_note_and_the_socket_stays_open(conversation, frame, key):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
     await socket.send_to(text_data=frame)
     note = await socket.receive_json_from(timeout=3)
     assert note["type"] == "info_note" and note["key"] == key and note["text"]
@@ -118,7 +118,7 @@ async def test_bad_frames_get_an_error_note_and_the_socket_stays_open(conversati
 
 
 async def test_oversized_text_is_refused_and_not_stored(conversation):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
     await socket.send_json_to({"type": "message", "text": "x" * (settings.MESSAGE_MAX_CHARS + 1)})
     note = await socket.receive_json_from(timeout=3)
     assert note["key"] == "error_text_too_long"
@@ -132,7 +132,7 @@ async def test_oversized_text_is_refused_and_not_stored(conversation):
 
 
 async def test_binary_frames_are_refused(conversation):
-    socket = await connect_and_skip_welcome(conversation)
+    socket = await connect_and_skip_opening(conversation)
     await socket.send_to(bytes_data=b"\x00\x01")
     assert (await socket.receive_json_from(timeout=3))["key"] == "error_binary_frame"
     await socket.disconnect()
@@ -182,7 +182,7 @@ async def test_origin_allowlist_when_configured(conversation, settings):
 
 async def test_events_of_one_conversation_do_not_reach_another(default_tenant, conversation):
     other = await database_sync_to_async(conversation_for)(default_tenant)
-    mine, theirs = await connect_and_skip_welcome(conversation), await connect_and_skip_welcome(other)
+    mine, theirs = await connect_and_skip_opening(conversation), await connect_and_skip_opening(other)
     await mine.send_json_to({"type": "message", "text": "private"})
     assert (await mine.receive_json_from(timeout=3))["text"] == "private"
     assert await theirs.receive_nothing(timeout=0.5)
