@@ -153,15 +153,19 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self._error("error_unknown_frame", "Send {\"type\": \"message\", \"text\": \"...\"}.")
             return
         try:
-            await run_for_tenant(
+            message = await run_for_tenant(
                 self.tenant,
                 services.message_add,
                 conversation=self.conversation,
                 direction=Message.Direction.INBOUND,
                 text=content.get("text"),
+                fan_out=False,
             )
         except ApiError as exc:
             await self._error(f"error_{exc.code}", exc.message)
+            return
+        # Stored and committed: now to every socket of the conversation, on every instance.
+        await self.channel_layer.group_send(self.group, realtime.group_message(realtime.message_event(message)))
 
     async def _error(self, key: str, text: str):
         await self.send_json(realtime.info_note_event(text=text, key=key))

@@ -50,12 +50,15 @@ def broadcast_on_commit(conversation_id, event: dict) -> None:
     transaction.on_commit(lambda: broadcast(conversation_id, event))
 
 
+def group_message(event: dict) -> dict:
+    """The channel-layer message that carries `event` to the consumers of a group."""
+    return {"type": EVENT_HANDLER_TYPE, "event": event}
+
+
 def broadcast(conversation_id, event: dict) -> None:
     layer = get_channel_layer()
     try:
-        async_to_sync(layer.group_send)(
-            conversation_group(conversation_id), {"type": EVENT_HANDLER_TYPE, "event": event}
-        )
+        async_to_sync(layer.group_send)(conversation_group(conversation_id), group_message(event))
     except Exception:
         # The event is stored; sockets catch up by seq on reconnect. Never fail the write.
         logger.exception("fan-out failed for conversation %s", conversation_id)

@@ -59,10 +59,19 @@ def conversation_start(
 
 
 def message_add(
-    *, conversation: Conversation, direction: str, text: str, agent_name: str = "", telegram_message_id: int | None = None
+    *,
+    conversation: Conversation,
+    direction: str,
+    text: str,
+    agent_name: str = "",
+    telegram_message_id: int | None = None,
+    fan_out: bool = True,
 ) -> Message:
     """Stores a message with the next seq and its MessageAdded event, then (on commit) fans
-    it out and wakes a worker. The hot path of every chat message: see _message_store."""
+    it out and wakes a worker. The hot path of every chat message: see _message_store.
+
+    `fan_out=False` is for the socket consumer, which sends the event from its event loop
+    itself rather than hold a database thread while the loop does it."""
     text = _clean_text(text)
     message = _message_store(
         conversation=conversation,
@@ -74,7 +83,8 @@ def message_add(
     if message is None:
         raise ApiError(409, "conversation_closed", "This conversation is closed.")
     wake_on_commit(tenant_id=message.tenant_id, conversation_id=conversation.id)
-    realtime.broadcast_on_commit(conversation.id, realtime.message_event(message))
+    if fan_out:
+        realtime.broadcast_on_commit(conversation.id, realtime.message_event(message))
     return message
 
 
