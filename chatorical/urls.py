@@ -6,6 +6,7 @@ from conversations import admin_v1, apis_widget_v2
 from conversations import apis as conversation_apis
 from telegram_bridge import apis as telegram_apis
 from telegram_bridge.deep_health import deep_health
+from templates_i18n import admin_v1 as templates_admin_v1
 from widget_static import views as widget_views
 
 urlpatterns = [
@@ -38,6 +39,12 @@ urlpatterns = [
     ),
     path("v1/admin/conversations/bulk-delete", admin_v1.bulk_delete, name="v1-admin-bulk-delete"),
     path("v1/admin/export", admin_v1.export, name="v1-admin-export"),
+    path("v1/admin/templates", templates_admin_v1.templates, name="v1-admin-templates"),
+    path(
+        "v1/admin/templates/<int:template_id>",
+        templates_admin_v1.template_delete,
+        name="v1-admin-template",
+    ),
     path("api/v2/", include("conversations.urls_api")),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),

@@ -65,3 +65,21 @@ UI_STRINGS: dict[str, Entry] = {
 }
 
 CATALOGS = {"template": TEMPLATES, "ui": UI_STRINGS}
+
+# Every text may name the tenant; the renderer fills it in from the tenant's name.
+ALWAYS_ALLOWED = frozenset({"tenant"})
+
+# A value for every placeholder, so that staff can see how a text reads before a visitor does.
+SAMPLE_VALUES = {
+    "visitor_name": "Ada",
+    "agent": "Grace",
+    "seconds": "30",
+    "locale": "de-AT",
+    "page_url": "https://example.com/pricing",
+    "status": "open",
+    "history": "Ada: Hello?\nGrace: Hi Ada, how can I help?",
+}
+
+
+def allowed_placeholders(kind: str, key: str) -> frozenset[str]:
+    return CATALOGS[kind][key].placeholders | ALWAYS_ALLOWED

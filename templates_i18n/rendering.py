@@ -18,7 +18,9 @@ def placeholders(text: str) -> set[str]:
             continue
         if not name.isidentifier() or format_spec or conversion:
             raise ApiError(
-                400, "invalid_placeholder", f"`{{{name}}}` is not allowed: use plain placeholders such as {{visitor_name}}."
+                400,
+                "invalid_placeholder",
+                f"`{{{name}}}` is not allowed: use plain placeholders such as {{visitor_name}}.",
             )
         names.add(name)
     return names
@@ -35,8 +37,13 @@ def validate(text: str, *, allowed: frozenset[str]) -> None:
 def render(text: str, variables: dict) -> str:
     """Substitutes each `{name}`; a name without a value renders as an empty string."""
     parts = []
-    for literal, name, _, _ in Formatter().parse(text):
-        parts.append(literal)
-        if name is not None:
-            parts.append(str(variables.get(name, "")))
+    try:
+        for literal, name, _, _ in Formatter().parse(text):
+            parts.append(literal)
+            if name is not None:
+                parts.append(str(variables.get(name, "")))
+    except ValueError:
+        # Only v1 rows were stored unvalidated: such a text is shown as written rather
+        # than failing the socket or page that shows it.
+        return text
     return "".join(parts)

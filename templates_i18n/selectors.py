@@ -11,7 +11,7 @@ from django.core.cache import cache
 
 from templates_i18n import rendering
 from templates_i18n.catalog import CATALOGS
-from templates_i18n.locales import fallback_chain
+from templates_i18n.locales import fallback_chain, normalize_locale
 from templates_i18n.models import LegacyMessageTemplate, MessageTemplate, UiString
 from tenants.models import Tenant
 
@@ -79,16 +79,37 @@ def _tenant(tenant_id: int) -> Tenant:
     return tenant
 
 
+def render_for(*, tenant: Tenant, text: str, variables: dict | None = None) -> str:
+    """`text` rendered as visitors and agents see it: `{tenant}` is the tenant's name."""
+    return rendering.render(text, {"tenant": tenant.name, **(variables or {})})
+
+
 def template_text(*, tenant_id: int, key: str, locale: str = "", variables: dict | None = None) -> str:
     """The tenant's message `key` in the best locale for `locale`, rendered safely."""
     tenant = _tenant(tenant_id)
     resolved = resolve(tenant=tenant, kind="template", key=key, locale=locale)
-    return rendering.render(resolved.text, {"tenant": tenant.name, **(variables or {})})
+    return render_for(tenant=tenant, text=resolved.text, variables=variables)
 
 
 def ui_strings(*, tenant: Tenant, locale: str) -> dict[str, str]:
     """Every widget label, each resolved on its own (a tenant may translate only some)."""
     return {
-        key: rendering.render(resolve(tenant=tenant, kind="ui", key=key, locale=locale).text, {"tenant": tenant.name})
+        key: render_for(tenant=tenant, text=resolve(tenant=tenant, kind="ui", key=key, locale=locale).text)
         for key in CATALOGS["ui"]
     }
+
+
+def text_list(*, kind: str, key: str = "", locale: str = ""):
+    """The tenant's own `kind` texts, in a stable order for paging; `locale` as any spelling
+    of the tag (`de_at` finds `de-AT`)."""
+    rows = MODELS[kind].objects.order_by("key", "locale", "id")
+    if key:
+        rows = rows.filter(key=key)
+    if locale:
+        rows = rows.filter(locale=normalize_locale(locale) or locale)
+    return rows
+
+
+def text_get(*, kind: str, text_id: int):
+    """The tenant's `kind` text with this id, or None (also for another tenant's)."""
+    return MODELS[kind].objects.filter(pk=text_id).first()

@@ -1,15 +1,23 @@
 """Writes of tenant texts. Each validates key, locale and placeholders, and makes every
-process see the change at once by bumping the tenant's cache version on commit."""
+process see the change at once by bumping the tenant's cache version on commit.
 
-from django.db import transaction
+The API, the v1 admin endpoints and the Django admin all write through here, so a text is
+checked the same way whichever way it arrives.
+"""
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
 
 from chatorical.errors import ApiError
 from templates_i18n import rendering
-from templates_i18n.catalog import CATALOGS
+from templates_i18n.catalog import CATALOGS, allowed_placeholders
 from templates_i18n.locales import normalize_locale
-from templates_i18n.selectors import MODELS, bump_version
+from templates_i18n.selectors import MODELS, bump_version, render_for, resolve
 
 TEXT_MAX_CHARS = 4000
+LOCALE_MAX_CHARS = MODELS["template"]._meta.get_field("locale").max_length
+KINDS = {model: kind for kind, model in MODELS.items()}
 
 
 def _invalidate(tenant_id: int) -> None:
@@ -19,20 +27,52 @@ def _invalidate(tenant_id: int) -> None:
     transaction.on_commit(lambda: bump_version(tenant_id))
 
 
+def _validate_key(*, kind: str, key) -> None:
+    catalog = CATALOGS[kind]
+    if not isinstance(key, str) or key not in catalog:
+        raise ApiError(400, "unknown_key", f"Unknown key {key!r}; the keys are: {', '.join(sorted(catalog))}.")
+
+
+def _validate_locale(locale) -> str:
+    normalized = normalize_locale(locale) if isinstance(locale, str) else ""
+    if not normalized or len(normalized) > LOCALE_MAX_CHARS:
+        raise ApiError(400, "invalid_locale", "`locale` must be a language tag such as `en` or `de-AT`.")
+    return normalized
+
+
 def text_validate(*, kind: str, key: str, locale: str, text: str) -> str:
     """Returns the normalized locale, or raises ApiError naming what is wrong."""
-    catalog = CATALOGS[kind]
-    if key not in catalog:
-        raise ApiError(400, "unknown_key", f"Unknown key {key!r}; the keys are: {', '.join(sorted(catalog))}.")
-    normalized = normalize_locale(locale)
-    if not normalized:
-        raise ApiError(400, "invalid_locale", "`locale` must be a language tag such as `en` or `de-AT`.")
+    _validate_key(kind=kind, key=key)
+    normalized = _validate_locale(locale)
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "empty_text", "`text` must be a non-empty string.")
     if len(text) > TEXT_MAX_CHARS:
         raise ApiError(400, "text_too_long", f"`text` is longer than {TEXT_MAX_CHARS} characters.")
-    rendering.validate(text, allowed=catalog[key].placeholders | {"tenant"})
+    if "\x00" in text:
+        # PostgreSQL cannot store it, and no visitor needs it.
+        raise ApiError(400, "invalid_text", "`text` must not contain NUL characters.")
+    rendering.validate(text, allowed=allowed_placeholders(kind, key))
     return normalized
+
+
+def _duplicate(key: str, locale: str) -> ApiError:
+    return ApiError(409, "duplicate", f"A {key!r} text for {locale} exists already; change that one instead.")
+
+
+def text_check_unique(*, tenant_id: int, kind: str, key: str, locale: str, exclude_id: int | None = None) -> None:
+    """Raises 409 if the tenant has another `kind` text for (locale, key)."""
+    clash = MODELS[kind].objects.filter(tenant_id=tenant_id, locale=locale, key=key).exclude(pk=exclude_id)
+    if clash.exists():
+        raise _duplicate(key, locale)
+
+
+def _save_unique(row) -> None:
+    # text_check_unique answers the common case; this, two requests racing to add the same text.
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        raise _duplicate(row.key, row.locale) from None
 
 
 @transaction.atomic
@@ -45,14 +85,27 @@ def text_set(*, tenant, kind: str, key: str, locale: str, text: str):
 
 
 @transaction.atomic
+def text_create(*, tenant, kind: str, key: str, locale: str, text: str):
+    """Adds the tenant's `kind` text for (locale, key); 409 if there is one already."""
+    locale = text_validate(kind=kind, key=key, locale=locale, text=text)
+    text_check_unique(tenant_id=tenant.id, kind=kind, key=key, locale=locale)
+    row = MODELS[kind](tenant=tenant, key=key, locale=locale, text=text)
+    _save_unique(row)
+    _invalidate(tenant.id)
+    return row
+
+
+@transaction.atomic
 def text_update(*, row, key: str | None = None, locale: str | None = None, text: str | None = None):
-    kind = "template" if isinstance(row, MODELS["template"]) else "ui"
-    row.locale = text_validate(kind=kind, key=key or row.key, locale=locale or row.locale, text=text or row.text)
-    row.key, row.text = key or row.key, text or row.text
-    clash = type(row).objects.filter(locale=row.locale, key=row.key).exclude(pk=row.pk).exists()
-    if clash:
-        raise ApiError(409, "duplicate", f"A {row.key!r} text for {row.locale} exists already.")
-    row.save()
+    """Changes what is given of key, locale and text; 409 if that makes it a second text
+    for the same (locale, key)."""
+    kind = KINDS[type(row)]
+    key = row.key if key is None else key
+    text = row.text if text is None else text
+    locale = text_validate(kind=kind, key=key, locale=row.locale if locale is None else locale, text=text)
+    text_check_unique(tenant_id=row.tenant_id, kind=kind, key=key, locale=locale, exclude_id=row.pk)
+    row.key, row.locale, row.text = key, locale, text
+    _save_unique(row)
     _invalidate(row.tenant_id)
     return row
 
@@ -62,3 +115,34 @@ def text_delete(*, row) -> None:
     tenant_id = row.tenant_id
     row.delete()
     _invalidate(tenant_id)
+
+
+@dataclass(frozen=True)
+class Preview:
+    text: str  # rendered
+    key: str
+    locale_used: str
+    fallback_step: str  # a Resolved.step, or "draft"
+
+
+def text_preview(*, tenant, kind: str, key: str, locale: str, variables: dict | None = None, text: str | None = None):
+    """How a text reads for a visitor of `locale`, rendered with `variables`.
+
+    With `text`, an unsaved draft, checked exactly as saving it would be. Without, the
+    tenant's stored text, found through the same fallback chain as on the socket. Writes
+    nothing; it lives here because it validates like the writes do.
+    """
+    variables = variables or {}
+    if text is not None:
+        locale_used, step = text_validate(kind=kind, key=key, locale=locale, text=text), "draft"
+    else:
+        _validate_key(kind=kind, key=key)
+        resolved = resolve(tenant=tenant, kind=kind, key=key, locale=_validate_locale(locale))
+        text, locale_used, step = resolved.text, resolved.locale, resolved.step
+    unknown = set(variables) - allowed_placeholders(kind, key)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        known = ", ".join(sorted(allowed_placeholders(kind, key)))
+        raise ApiError(400, "unknown_variable", f"{key!r} has no placeholder {names}; it may use {known}.")
+    rendered = render_for(tenant=tenant, text=text, variables=variables)
+    return Preview(text=rendered, key=key, locale_used=locale_used, fallback_step=step)

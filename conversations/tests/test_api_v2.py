@@ -263,7 +263,7 @@ def test_every_handler_declares_its_scopes():
         for pattern in get_resolver("conversations.urls_api").url_patterns
         if issubclass(getattr(pattern.callback, "view_class", object), TenantApiView)
     ]
-    assert len(views) == 7
+    assert len(views) == 7 + 7  # conversations, exports, usage; templates and strings
     for view in views:
         handlers = {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)}
         assert handlers == set(view.required_scopes), view.__name__
@@ -283,6 +283,21 @@ def test_schema_lists_every_operation_and_the_key_scheme(client):
         ("/api/v2/exports/", "get"),
         ("/api/v2/exports/{conversation_id}/", "get"),
         ("/api/v2/usage/", "get"),
+        ("/api/v2/templates/", "get"),
+        ("/api/v2/templates/", "post"),
+        ("/api/v2/templates/{id}/", "get"),
+        ("/api/v2/templates/{id}/", "put"),
+        ("/api/v2/templates/{id}/", "patch"),
+        ("/api/v2/templates/{id}/", "delete"),
+        ("/api/v2/templates/preview/", "post"),
+        ("/api/v2/templates/catalog/", "get"),
+        ("/api/v2/strings/", "get"),
+        ("/api/v2/strings/", "post"),
+        ("/api/v2/strings/{id}/", "get"),
+        ("/api/v2/strings/{id}/", "put"),
+        ("/api/v2/strings/{id}/", "patch"),
+        ("/api/v2/strings/{id}/", "delete"),
+        ("/api/v2/strings/catalog/", "get"),
     }
     assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["in"] == "header"
     for path, item in schema["paths"].items():

@@ -116,3 +116,8 @@ def test_migration_copies_legacy_rows_forwards_and_removes_them_backwards(defaul
     assert LegacyMessageTemplate.objects.count() == 1
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_malformed_stored_text_renders_as_written():
+    """v1 rows were stored unvalidated; one with a stray brace must not break the socket."""
+    assert render("Hi {visitor_name", {"visitor_name": "Ada"}) == "Hi {visitor_name"

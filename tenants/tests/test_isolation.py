@@ -15,6 +15,8 @@ from chatorical import tenancy
 from chatorical.tenant_models import TenantOwned
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.tests.factories import conversation_for, message_for
+from templates_i18n.models import MessageTemplate, UiString
+from templates_i18n.services import text_set
 from tenants.models import ApiKey, Membership, TelegramConfig
 from tenants.services import telegram_config_set
 
@@ -30,7 +32,21 @@ API_OBJECT_ENDPOINTS = [
 ]
 # Every listing endpoint: the other tenant's rows must not appear in any page.
 API_LIST_ENDPOINTS = ["conversations/", "exports/", "usage/"]
-API_PUBLIC = ["schema/"]  # the schema names no tenant's data
+# (method, path, body) of every endpoint that names a template or UI string.
+TEXT_OBJECT_ENDPOINTS = [
+    ("get", "templates/{id}/", None),
+    ("put", "templates/{id}/", {"key": "welcome", "locale": "en", "text": "cross-tenant write"}),
+    ("patch", "templates/{id}/", {"text": "cross-tenant write"}),
+    ("delete", "templates/{id}/", None),
+    ("get", "strings/{id}/", None),
+    ("put", "strings/{id}/", {"key": "title", "locale": "en", "text": "cross-tenant write"}),
+    ("patch", "strings/{id}/", {"text": "cross-tenant write"}),
+    ("delete", "strings/{id}/", None),
+]
+# Listings of texts, and the kind of text each lists.
+TEXT_LIST_ENDPOINTS = {"templates/": "template", "strings/": "ui"}
+API_PREVIEW = ["templates/preview/"]  # resolves the key's tenant's texts only
+API_PUBLIC = ["schema/", "templates/catalog/", "strings/catalog/"]  # these name no tenant's data
 
 
 def api_routes() -> set[str]:
@@ -39,7 +55,9 @@ def api_routes() -> set[str]:
 
 def test_every_api_route_has_an_isolation_case():
     covered = {path.replace("{id}", "<uuid:conversation_id>") for _, path, _ in API_OBJECT_ENDPOINTS}
-    assert api_routes() == covered | set(API_LIST_ENDPOINTS) | set(API_PUBLIC)
+    covered |= {path.replace("{id}", "<int:id>") for _, path, _ in TEXT_OBJECT_ENDPOINTS}
+    lists = set(API_LIST_ENDPOINTS) | set(TEXT_LIST_ENDPOINTS)
+    assert api_routes() == covered | lists | set(API_PREVIEW) | set(API_PUBLIC)
 
 
 def key(world):
@@ -92,6 +110,69 @@ def test_lists_never_show_the_other_tenant(client, tenant_a, tenant_b, path):
         assert len(pages) == 1  # A has one conversation: one page of one
 
 
+def texts_of(world, label):
+    """A welcome template and a title string of the world's tenant, both saying `label`."""
+    with tenancy.tenant_context(world.tenant):
+        world.template = text_set(tenant=world.tenant, kind="template", key="welcome", locale="en", text=label)
+        world.string = text_set(tenant=world.tenant, kind="ui", key="title", locale="en", text=label)
+
+
+@pytest.mark.parametrize("method, path, body", TEXT_OBJECT_ENDPOINTS)
+def test_a_key_of_tenant_a_on_tenant_bs_text_is_404(client, tenant_a, tenant_b, method, path, body):
+    texts_of(tenant_a, "text of a")
+    texts_of(tenant_b, "text of b")
+    row = "template" if path.startswith("templates/") else "string"
+    response = call(client, method, path.format(id=getattr(tenant_b, row).pk), body, key(tenant_a))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == f"{row}_not_found"
+    assert "of b" not in response.content.decode()
+    # And nothing changed on B's side.
+    with tenancy.tenant_context(tenant_b.tenant):
+        assert [t.text for t in MessageTemplate.objects.all()] == ["text of b"]
+        assert [s.text for s in UiString.objects.all()] == ["text of b"]
+    own = call(client, method, path.format(id=getattr(tenant_a, row).pk), body, key(tenant_a))
+    assert own.status_code in (200, 204)
+
+
+@pytest.mark.parametrize("method, path, body", TEXT_OBJECT_ENDPOINTS)
+def test_no_key_is_401_on_texts(client, tenant_b, method, path, body):
+    texts_of(tenant_b, "text of b")
+    assert call(client, method, path.format(id=tenant_b.template.pk), body, {}).status_code == 401
+
+
+@pytest.mark.parametrize("path, kind", TEXT_LIST_ENDPOINTS.items())
+def test_text_lists_never_show_the_other_tenant(client, tenant_a, tenant_b, path, kind):
+    with tenancy.tenant_context(tenant_b.tenant):
+        for locale in ("de", "fr", "it"):  # more of B's rows than A's, across pages
+            text_set(tenant=tenant_b.tenant, kind=kind, key="offline", locale=locale, text=f"secret of b {locale}")
+    with tenancy.tenant_context(tenant_a.tenant):
+        mine = text_set(tenant=tenant_a.tenant, kind=kind, key="offline", locale="de", text="text of a")
+    pages = []
+    url = f"/api/v2/{path}?page_size=1"
+    while url:
+        response = client.get(url, **key(tenant_a))
+        assert response.status_code == 200
+        pages.append(response.json())
+        url = response.json()["next"]
+    assert [row["id"] for page in pages for row in page["results"]] == [mine.pk]
+    assert "of b" not in str(pages)
+    for query in ("?key=offline", "?locale=de", "?locale=fr"):
+        listed = client.get(f"/api/v2/{path}{query}", **key(tenant_a)).json()["results"]
+        assert "of b" not in str(listed)
+
+
+def test_preview_resolves_the_keys_tenants_texts_only(client, tenant_a, tenant_b):
+    with tenancy.tenant_context(tenant_b.tenant):
+        text_set(tenant=tenant_b.tenant, kind="template", key="welcome", locale="de", text="Hallo von B")
+    body = {"key": "welcome", "locale": "de"}
+    preview = call(client, "post", "templates/preview/", body, key(tenant_a)).json()
+    assert preview["fallback_step"] == "builtin" and "von B" not in preview["text"]
+    with tenancy.tenant_context(tenant_a.tenant):
+        text_set(tenant=tenant_a.tenant, kind="template", key="welcome", locale="de", text="Hallo von {tenant}")
+    preview = call(client, "post", "templates/preview/", body, key(tenant_a)).json()
+    assert (preview["text"], preview["fallback_step"]) == ("Hallo von Tenant tenant-a", "exact")
+
+
 # --- the v1 admin endpoints (default tenant, service token) ------------------------------
 
 V1_ADMIN_ENDPOINTS = {
@@ -99,6 +180,8 @@ V1_ADMIN_ENDPOINTS = {
     "v1/admin/export": "list",
     "v1/admin/conversations/<str:conversation_id>/export": "object",
     "v1/admin/conversations/bulk-delete": "delete",
+    "v1/admin/templates": "templates",
+    "v1/admin/templates/<int:template_id>": "template",
 }
 
 
@@ -142,6 +225,29 @@ def test_v1_admin_bulk_delete_cannot_touch_another_tenant(client, service, tenan
         assert Conversation.objects.filter(pk=tenant_b.conversation.pk).exists()
 
 
+def test_v1_admin_templates_are_the_default_tenants_only(client, service, default_tenant, tenant_b):
+    texts_of(tenant_b, "text of b")
+    with tenancy.tenant_context(default_tenant):
+        mine = text_set(tenant=default_tenant, kind="template", key="welcome", locale="en", text="text of default")
+    listing = client.get("/v1/admin/templates", **service)
+    assert [row["id"] for row in listing.json()["templates"]] == [mine.pk]
+    assert "of b" not in listing.content.decode()
+    # The upsert writes the default tenant's row, never B's of the same key and locale.
+    upsert = {"key": "welcome", "locale": "en", "text": "changed"}
+    assert client.post("/v1/admin/templates", upsert, content_type="application/json", **service).status_code == 200
+    with tenancy.tenant_context(tenant_b.tenant):
+        assert MessageTemplate.objects.get(pk=tenant_b.template.pk).text == "text of b"
+
+
+def test_v1_admin_template_delete_of_another_tenants_is_404(client, service, tenant_b):
+    texts_of(tenant_b, "text of b")
+    response = client.delete(f"/v1/admin/templates/{tenant_b.template.pk}", **service)
+    assert response.status_code == 404
+    assert "of b" not in response.content.decode()
+    with tenancy.tenant_context(tenant_b.tenant):
+        assert MessageTemplate.objects.filter(pk=tenant_b.template.pk).exists()
+
+
 # --- the Django admin --------------------------------------------------------------------
 
 BOT_TOKEN = "444444444:AAIsolationBotToken_0123456789abcdef"
@@ -153,6 +259,8 @@ ADMIN_CHANGELISTS = {
     OutboxEvent: "conversations/outboxevent",
     ApiKey: "tenants/apikey",
     TelegramConfig: "tenants/telegramconfig",
+    MessageTemplate: "templates_i18n/messagetemplate",
+    UiString: "templates_i18n/uistring",
 }
 ADMIN_SUPERUSER_ONLY = {Membership: "tenants/membership"}
 
@@ -172,6 +280,12 @@ def the_row(world, model):
             ApiKey: lambda: world.api_key,
             TelegramConfig: lambda: TelegramConfig.objects.get(),
             Membership: lambda: Membership.objects.first(),
+            MessageTemplate: lambda: text_set(
+                tenant=world.tenant, kind="template", key="welcome", locale="en", text=f"Welcome, {world.tenant.slug}"
+            ),
+            UiString: lambda: text_set(
+                tenant=world.tenant, kind="ui", key="title", locale="en", text=f"Chat with {world.tenant.slug}"
+            ),
         }[model]()
 
 
