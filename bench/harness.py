@@ -53,4 +53,43 @@ def percentiles(samples: list[float]) -> dict:
     def at(q):
         return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 2)
 
-    return {"n": len(ordered), "p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 2)}
+    return {
+        "n": len(ordered),
+        "p50_ms": at(0.50),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+# The webhook header secret of the benchmarks' default tenant.
+HEADER_SECRET = "bench-header-secret"
+
+
+def fake_telegram(**limits):
+    """The fake Bot API from the tests (started by `with`), with the default bot and group,
+    its limits off unless given."""
+    from telegram_bridge.testing.fake_bot_api import FakeBotApi
+    from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID
+
+    fake = FakeBotApi(**{"group_per_minute": None, "bot_per_second": None, **limits})
+    fake.add_bot(DEFAULT_BOT_TOKEN)
+    fake.add_supergroup(DEFAULT_CHAT_ID)
+    return fake
+
+
+def process_env(fake) -> dict:
+    """What the benchmark's daphne and Celery processes need: the default tenant's bot on
+    the fake, and Telegram's send budgets out of the way (the fake's limits are off too)."""
+    from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID
+
+    return {
+        "TELEGRAM_API_BASE": fake.base_url,
+        "BOT_TOKEN": DEFAULT_BOT_TOKEN,
+        "SUPPORT_GROUP_ID": DEFAULT_CHAT_ID,
+        "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
+        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 10**9,
+        "TELEGRAM_BOT_POSTS_PER_SECOND": 10**9,
+        "OUTBOX_SWEEP_SECONDS": 1,
+        "LOG_LEVEL": "WARNING",
+    }

@@ -33,8 +33,7 @@ from chatorical import tenancy  # noqa: E402
 from chatorical.testing import ServerProcess, WorkerProcess  # noqa: E402
 from conversations import services  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
-from telegram_bridge.testing.fake_bot_api import FakeBotApi  # noqa: E402
-from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID  # noqa: E402
+from telegram_bridge.testing.fixtures import DEFAULT_CHAT_ID  # noqa: E402
 from tenants.selectors import tenant_get_default  # noqa: E402
 
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", 100))
@@ -43,19 +42,8 @@ STEP_SECONDS = float(os.environ.get("BENCH_STEP_SECONDS", 15))
 AGENT_RATE = int(os.environ.get("BENCH_AGENT_RATE", 50))
 IDLE_SOCKETS = int(os.environ.get("BENCH_IDLE_SOCKETS", 2000))
 P99_LIMIT_MS = 250
-HEADER_SECRET = "bench-header-secret"
 
 
-def server_env(fake) -> dict:
-    return {
-        "TELEGRAM_API_BASE": fake.base_url,
-        "BOT_TOKEN": DEFAULT_BOT_TOKEN,
-        "SUPPORT_GROUP_ID": DEFAULT_CHAT_ID,
-        "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
-        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 10**9,
-        "TELEGRAM_BOT_POSTS_PER_SECOND": 10**9,
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def cpu_seconds() -> float:
@@ -119,7 +107,7 @@ async def fan_out_step(pairs, rate: int, seconds: float) -> dict:
         try:
             while True:
                 await asyncio.wait_for(visitor.recv(), 0.001)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             pass
     return {
         "rate": rate,
@@ -164,7 +152,7 @@ async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 1
                 latencies.append(time.monotonic() - posted_at.pop(key))
 
     readers = [asyncio.create_task(reader(w)) for w in widgets]
-    client = httpx.AsyncClient(base_url=a.url, headers={"X-Telegram-Bot-Api-Secret-Token": HEADER_SECRET})
+    client = httpx.AsyncClient(base_url=a.url, headers={"X-Telegram-Bot-Api-Secret-Token": harness.HEADER_SECRET})
     base_id = int(time.time() * 1000)
     total, begun = int(AGENT_RATE * seconds), time.monotonic()
     for n in range(total):
@@ -229,7 +217,7 @@ async def idle_sockets(a: ServerProcess, b: ServerProcess) -> dict:
 
 async def run(fake) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="chatorical-bench-"))
-    env = server_env(fake)
+    env = harness.process_env(fake)
     a, b = ServerProcess(**env), ServerProcess(**env)
     worker = WorkerProcess(tmp, **env)
     try:
@@ -247,9 +235,7 @@ async def run(fake) -> dict:
 def main() -> dict:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it
-    with FakeBotApi(group_per_minute=None, bot_per_second=None) as fake:
-        fake.add_bot(DEFAULT_BOT_TOKEN)
-        fake.add_supergroup(DEFAULT_CHAT_ID)
+    with harness.fake_telegram() as fake:
         results = asyncio.run(run(fake))
     print(json.dumps(results, indent=2))
     return results

@@ -26,27 +26,14 @@ from chatorical.testing import ServerProcess, WorkerProcess  # noqa: E402
 from conversations import services  # noqa: E402
 from conversations.models import Conversation, OutboxEvent  # noqa: E402
 from telegram_bridge.models import TelegramUpdate  # noqa: E402
-from telegram_bridge.testing.fake_bot_api import FakeBotApi  # noqa: E402
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID  # noqa: E402
 from tenants.selectors import tenant_get_default  # noqa: E402
 
 LATENCY_MESSAGES = 200
 WEBHOOK_UPDATES = 2000
 DRAIN_CONVERSATIONS, DRAIN_MESSAGES_EACH = 20, 50
-HEADER_SECRET = "bench-header-secret"
 
 
-def telegram_env(fake):
-    return {
-        "TELEGRAM_API_BASE": fake.base_url,
-        "BOT_TOKEN": DEFAULT_BOT_TOKEN,
-        "SUPPORT_GROUP_ID": DEFAULT_CHAT_ID,
-        "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
-        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 10**9,
-        "TELEGRAM_BOT_POSTS_PER_SECOND": 10**9,
-        "OUTBOX_SWEEP_SECONDS": 1,
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def configure_in_process(fake):
@@ -71,7 +58,7 @@ def visitor_to_telegram_latency(fake, tenant) -> dict:
         text = f"latency probe {i}"
         started = time.monotonic()
         services.message_add(conversation=conversation, direction="INBOUND", text=text)
-        wait_until(lambda: any(c.params.get("text") == text for c in fake.calls("sendMessage")[-3:]))
+        wait_until(lambda text=text: any(c.params.get("text") == text for c in fake.calls("sendMessage")[-3:]))
         samples.append(time.monotonic() - started)
         time.sleep(0.01)  # an idle queue: one message at a time
     return harness.percentiles(samples)
@@ -95,7 +82,7 @@ def webhook_ingest(fake, tenant, server) -> dict:
         }
         for i in range(WEBHOOK_UPDATES)
     ]
-    client = httpx.Client(headers={"X-Telegram-Bot-Api-Secret-Token": HEADER_SECRET})
+    client = httpx.Client(headers={"X-Telegram-Bot-Api-Secret-Token": harness.HEADER_SECRET})
 
     def post(update):
         return client.post(f"{server.url}/v1/telegram/webhook", content=json.dumps(update)).status_code
@@ -115,7 +102,9 @@ def webhook_ingest(fake, tenant, server) -> dict:
 
 
 def outbox_drain_rate(fake, tenant, tmp, worker_env) -> dict:
-    conversations = [services.conversation_start(tenant=tenant, visitor_name=f"Drain {i}") for i in range(DRAIN_CONVERSATIONS)]
+    conversations = [
+        services.conversation_start(tenant=tenant, visitor_name=f"Drain {i}") for i in range(DRAIN_CONVERSATIONS)
+    ]
     for conversation in conversations:
         for i in range(DRAIN_MESSAGES_EACH):
             # Every other message is an agent's from the API, so no two visitor messages merge.
@@ -138,11 +127,9 @@ def main():
         OutboxEvent.objects.filter(status="pending").update(status="done")
         TelegramUpdate.objects.filter(processed_at__isnull=True).update(processed_at=timezone.now())
     results = {}
-    with FakeBotApi(group_per_minute=None, bot_per_second=None) as fake:
-        fake.add_bot(DEFAULT_BOT_TOKEN)
-        fake.add_supergroup(DEFAULT_CHAT_ID)
+    with harness.fake_telegram() as fake:
         configure_in_process(fake)
-        env = telegram_env(fake)
+        env = harness.process_env(fake)
         tenant = tenant_get_default()
         with tenancy.tenant_context(tenant):
             worker = WorkerProcess(tmp, **env)

@@ -28,21 +28,26 @@ def _conversation_for_bearer(request, conversation_id):
     return conversation
 
 
-@csrf_exempt
-@allow_methods("POST")
-@default_tenant_view
-def v1_start(request):
+def conversation_start_from_request(request):
+    """The visitor's `{name?, locale?, page_url?}` start, shared by the v1 and v2 widget APIs."""
     # Before the body is read: malformed floods count too.
     ratelimit.enforce(
         name="conversation_start", tenant=request.tenant, kind="ip", value=request_client_ip(request)
     )
     body = json_body(request)
-    conversation = services.conversation_start(
+    return services.conversation_start(
         tenant=request.tenant,
         visitor_name=services.clean_visitor_name(body.get("name")),
         locale=optional_locale(body.get("locale")),
         page_url=optional_page_url(body.get("page_url")),
     )
+
+
+@csrf_exempt
+@allow_methods("POST")
+@default_tenant_view
+def v1_start(request):
+    conversation = conversation_start_from_request(request)
     token = token_issue(conversation=conversation, ttl_seconds=settings.V1_TOKEN_TTL_SECONDS)
     return JsonResponse({"conversation_id": str(conversation.id), "token": token}, status=201)
 

@@ -35,8 +35,9 @@ from django.views.decorators.csrf import csrf_exempt
 from chatorical import ratelimit
 from chatorical.client_ip import request_client_ip
 from chatorical.errors import ApiError
-from chatorical.http import allow_methods, json_body, optional_locale, optional_page_url
-from conversations import selectors, services
+from chatorical.http import allow_methods, optional_locale
+from conversations import selectors
+from conversations.apis import conversation_start_from_request
 from conversations.tokens import token_issue
 from templates_i18n.locales import normalize_locale
 from templates_i18n.rendering import render
@@ -117,18 +118,8 @@ def bootstrap(request, tenant_slug):
 @csrf_exempt
 @allow_methods("POST")
 def conversation_create(request, tenant_slug):
-    # Before the body is read: malformed floods count too.
-    ratelimit.enforce(
-        name="conversation_start", tenant=request.tenant, kind="ip", value=request_client_ip(request)
-    )
     _check_origin(request)
-    body = json_body(request)
-    conversation = services.conversation_start(
-        tenant=request.tenant,
-        visitor_name=services.clean_visitor_name(body.get("name")),
-        locale=optional_locale(body.get("locale")),
-        page_url=optional_page_url(body.get("page_url")),
-    )
+    conversation = conversation_start_from_request(request)
     return JsonResponse({"conversation_id": str(conversation.id)}, status=201)
 
 

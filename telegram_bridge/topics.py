@@ -72,7 +72,13 @@ def topic_ensure(bridge: Bridge, conversation: Conversation) -> None:
         # Read again: the call may have found the group upgraded to a supergroup.
         conversation.chat_id, conversation.thread_id = bridge.support_chat_id, topic["message_thread_id"]
         conversation.header_message_id = None
-        _save(conversation, "chat_id", "thread_id", "header_message_id")
+        with transaction.atomic():
+            # Telegram just gave this id to a new topic, so a conversation still holding it
+            # had its topic in a support group this tenant no longer uses: let it go.
+            Conversation.objects.filter(thread_id=conversation.thread_id).exclude(pk=conversation.pk).update(
+                thread_id=None
+            )
+            _save(conversation, "chat_id", "thread_id", "header_message_id")
     if conversation.header_message_id is None:
         conversation.header_message_id = bridge.post(
             chat_id=conversation.chat_id,

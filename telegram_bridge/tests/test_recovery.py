@@ -128,3 +128,17 @@ def test_ready_names_a_bot_that_lacks_a_right(client, agents):
     body = client.get("/ready").json()
     assert body["status"] == "ok"
     assert "missing_rights" in body["telegram"]["default"]
+
+
+def test_a_new_support_group_reusing_thread_ids_takes_them_over(client, agents, settings):
+    old = start(client, name="Old group")
+    agents.drain(old)
+    old.refresh_from_db()
+    agents.fake.add_supergroup(-1005550001, title="New support group")
+    settings.SUPPORT_GROUP_ID = "-1005550001"
+    new = start(client, name="New group")
+    agents.drain(new)
+    new.refresh_from_db()
+    old.refresh_from_db()
+    assert new.thread_id == 2 and new.chat_id == -1005550001, "a fresh group numbers its topics from the start"
+    assert old.thread_id is None
