@@ -44,8 +44,6 @@ IDLE_SOCKETS = int(os.environ.get("BENCH_IDLE_SOCKETS", 2000))
 P99_LIMIT_MS = 250
 
 
-
-
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -161,9 +159,13 @@ async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 1
         update = {
             "update_id": base_id + n,
             "message": {
-                "message_id": 10**7 + n, "date": int(time.time()), "from": agent, "text": key,
+                "message_id": 10**7 + n,
+                "date": int(time.time()),
+                "from": agent,
+                "text": key,
                 "chat": {"id": DEFAULT_CHAT_ID, "type": "supergroup"},
-                "message_thread_id": conversation.thread_id, "is_topic_message": True,
+                "message_thread_id": conversation.thread_id,
+                "is_topic_message": True,
             },
         }
         posted_at[key] = time.monotonic()
@@ -208,8 +210,12 @@ async def idle_sockets(a: ServerProcess, b: ServerProcess) -> dict:
             sockets.append(await open_socket(server, started[i % len(started)]["token"]))
         await asyncio.sleep(3)
         after = rss_kb(server.process.pid)
-        result[name] = {"sockets": IDLE_SOCKETS, "rss_before_kb": before, "rss_after_kb": after,
-                        "kb_per_socket": round((after - before) / IDLE_SOCKETS, 1)}
+        result[name] = {
+            "sockets": IDLE_SOCKETS,
+            "rss_before_kb": before,
+            "rss_after_kb": after,
+            "kb_per_socket": round((after - before) / IDLE_SOCKETS, 1),
+        }
         for socket in sockets:
             await socket.close()
     return result

@@ -34,8 +34,6 @@ WEBHOOK_UPDATES = 2000
 DRAIN_CONVERSATIONS, DRAIN_MESSAGES_EACH = 20, 50
 
 
-
-
 def configure_in_process(fake):
     settings.TELEGRAM_API_BASE = fake.base_url
     settings.BOT_TOKEN = DEFAULT_BOT_TOKEN
@@ -75,9 +73,13 @@ def webhook_ingest(fake, tenant, server) -> dict:
         {
             "update_id": base_id + i,
             "message": {
-                "message_id": 10**6 + i, "date": int(time.time()), "from": agent,
+                "message_id": 10**6 + i,
+                "date": int(time.time()),
+                "from": agent,
                 "chat": {"id": DEFAULT_CHAT_ID, "type": "supergroup"},
-                "message_thread_id": conversation.thread_id, "is_topic_message": True, "text": f"agent {i}",
+                "message_thread_id": conversation.thread_id,
+                "is_topic_message": True,
+                "text": f"agent {i}",
             },
         }
         for i in range(WEBHOOK_UPDATES)

@@ -58,9 +58,7 @@ class RedactSecretsFilter(logging.Filter):
 
 class PrettyFormatter(logging.Formatter):
     def __init__(self):
-        super().__init__(
-            "%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s tenant=%(tenant_id)s] %(message)s"
-        )
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s tenant=%(tenant_id)s] %(message)s")
 
     def format(self, record):
         record.__dict__.setdefault("request_id", "-")

@@ -252,9 +252,7 @@ def enforce(*, name: str, tenant, kind: str, value: str) -> None:
     if decision.unavailable:
         raise ApiError(503, "limiter_unavailable", "Rate limits cannot be checked right now; try again shortly.")
     seconds = decision.retry_after_seconds
-    raise ApiError(
-        429, "rate_limited", f"Too many requests; try again in {seconds} s.", {"Retry-After": str(seconds)}
-    )
+    raise ApiError(429, "rate_limited", f"Too many requests; try again in {seconds} s.", {"Retry-After": str(seconds)})
 
 
 def probe() -> None:

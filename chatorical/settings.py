@@ -30,9 +30,7 @@ if IS_PROD:
         ("DJANGO_SECRET_KEY", SECRET_KEY),
     ):
         if not _value or _value == DEV_PLACEHOLDER_SECRET or len(_value) < 32:
-            raise ImproperlyConfigured(
-                f"{_name} must be set to a random value of at least 32 characters in prod"
-            )
+            raise ImproperlyConfigured(f"{_name} must be set to a random value of at least 32 characters in prod")
     if CONVERSATION_JWT_SECRET == SERVICE_TOKEN:
         raise ImproperlyConfigured("CONVERSATION_JWT_SECRET must differ from SERVICE_TOKEN")
 else:
@@ -94,9 +92,7 @@ elif IS_PROD:
 else:
     EMBEDDED_DEFAULTS.append("database: SQLite file var/embedded.sqlite3")
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "var" / "embedded.sqlite3"}
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "var" / "embedded.sqlite3"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer, cache, Celery broker --------------------------------------------

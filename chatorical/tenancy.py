@@ -11,7 +11,6 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -45,9 +45,7 @@ class TenantOwned(models.Model):
             if self.tenant_id is None:
                 self.tenant_id = scope.id
             elif self.tenant_id != scope.id:
-                raise TenantMismatch(
-                    f"{type(self).__name__} of tenant {self.tenant_id} saved as tenant {scope.id}"
-                )
+                raise TenantMismatch(f"{type(self).__name__} of tenant {self.tenant_id} saved as tenant {scope.id}")
         elif scope is None and settings.TENANT_ENFORCEMENT == "strict":
             raise TenantContextMissing(f"save of {type(self).__name__} with no tenant in context")
         super().save(*args, **kwargs)

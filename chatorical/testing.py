@@ -111,8 +111,19 @@ class WorkerProcess:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "chatorical", "worker", "--beat",
-                "--pool", "solo", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule"),
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "chatorical",
+                "worker",
+                "--beat",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(tmp_path / "beat-schedule"),
             ],
             cwd=ROOT,
             env=process_env(**env_overrides),

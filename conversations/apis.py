@@ -31,9 +31,7 @@ def _conversation_for_bearer(request, conversation_id):
 def conversation_start_from_request(request):
     """The visitor's `{name?, locale?, page_url?}` start, shared by the v1 and v2 widget APIs."""
     # Before the body is read: malformed floods count too.
-    ratelimit.enforce(
-        name="conversation_start", tenant=request.tenant, kind="ip", value=request_client_ip(request)
-    )
+    ratelimit.enforce(name="conversation_start", tenant=request.tenant, kind="ip", value=request_client_ip(request))
     body = json_body(request)
     return services.conversation_start(
         tenant=request.tenant,

@@ -150,7 +150,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict) or content.get("type") != "message":
-            await self._error("error_unknown_frame", "Send {\"type\": \"message\", \"text\": \"...\"}.")
+            await self._error("error_unknown_frame", 'Send {"type": "message", "text": "..."}.')
             return
         try:
             message = await run_for_tenant(

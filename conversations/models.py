@@ -68,9 +68,7 @@ class Message(TenantOwned):
 
     class Meta:
         ordering = ["conversation", "seq"]
-        constraints = [
-            models.UniqueConstraint(fields=["conversation", "seq"], name="message_conversation_seq_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["conversation", "seq"], name="message_conversation_seq_unique")]
 
     def __str__(self):
         return f"{self.direction} #{self.seq}"

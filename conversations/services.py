@@ -21,9 +21,7 @@ def _clean_text(text, *, field: str = "text") -> str:
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "empty_text", f"`{field}` must be a non-empty string.")
     if len(text) > settings.MESSAGE_MAX_CHARS:
-        raise ApiError(
-            400, "text_too_long", f"`{field}` is longer than {settings.MESSAGE_MAX_CHARS} characters."
-        )
+        raise ApiError(400, "text_too_long", f"`{field}` is longer than {settings.MESSAGE_MAX_CHARS} characters.")
     return text
 
 
@@ -97,13 +95,17 @@ WITH bumped AS (
     WHERE id = %(conversation_id)s AND tenant_id = %(tenant_id)s AND status <> 'closed'
     RETURNING id, tenant_id, last_seq
 ), message AS (
-    INSERT INTO {message} (tenant_id, conversation_id, seq, direction, text, agent_name, telegram_message_id, created_at)
-    SELECT tenant_id, id, last_seq, %(direction)s, %(text)s, %(agent_name)s, %(telegram_message_id)s, clock_timestamp()
+    INSERT INTO {message}
+        (tenant_id, conversation_id, seq, direction, text, agent_name, telegram_message_id, created_at)
+    SELECT tenant_id, id, last_seq,
+        %(direction)s, %(text)s, %(agent_name)s, %(telegram_message_id)s, clock_timestamp()
     FROM bumped
     RETURNING id, seq, created_at
 ), event AS (
-    INSERT INTO {event} (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at)
-    SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id), %(pending)s, 0, clock_timestamp(), '', clock_timestamp()
+    INSERT INTO {event}
+        (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at)
+    SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id),
+        %(pending)s, 0, clock_timestamp(), '', clock_timestamp()
     FROM message
 )
 SELECT id, seq, created_at FROM message
@@ -153,7 +155,9 @@ def _message_store_portable(*, tenant_id, conversation, **fields) -> Message | N
         return None
     conversation.last_seq += 1
     conversation.save(update_fields=["last_seq", "updated_at"])
-    message = Message.objects.create(tenant_id=tenant_id, conversation=conversation, seq=conversation.last_seq, **fields)
+    message = Message.objects.create(
+        tenant_id=tenant_id, conversation=conversation, seq=conversation.last_seq, **fields
+    )
     OutboxEvent.objects.create(
         tenant_id=tenant_id,
         conversation=conversation,

@@ -24,7 +24,9 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 OUTBOX_OUTCOMES = Counter(
-    "chatorical_outbox_events_total", "Outbox events handled, by kind and outcome (done, retry, dead).", ["kind", "outcome"]
+    "chatorical_outbox_events_total",
+    "Outbox events handled, by kind and outcome (done, retry, dead).",
+    ["kind", "outcome"],
 )
 
 MAX_ATTEMPTS = 12
@@ -53,10 +55,9 @@ def backoff_seconds(attempts: int) -> float:
 
 
 def _claim_head(conversation_id) -> OutboxEvent | None:
-    head_id = (
-        OutboxEvent.objects.filter(conversation_id=conversation_id, status=OutboxEvent.Status.PENDING)
-        .aggregate(head=Min("id"))["head"]
-    )
+    head_id = OutboxEvent.objects.filter(conversation_id=conversation_id, status=OutboxEvent.Status.PENDING).aggregate(
+        head=Min("id")
+    )["head"]
     if head_id is None:
         return None
     return (

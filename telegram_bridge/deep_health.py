@@ -77,7 +77,9 @@ def deep_health(request):
                 services.conversation_close(conversation=conversation)
                 drain_conversation(conversation.pk)
     ok = all(s["ok"] for s in steps) and len(steps) == 4
-    return JsonResponse({"status": "ok" if ok else "fail", "tenant": tenant.slug, "steps": steps}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "fail", "tenant": tenant.slug, "steps": steps}, status=200 if ok else 503
+    )
 
 
 def _ms(started: float) -> float:

@@ -18,7 +18,9 @@ class TelegramUpdate(TenantOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "update_id"], name="tgupdate_tenant_update_unique")]
         indexes = [
-            models.Index(fields=["tenant", "id"], condition=models.Q(processed_at__isnull=True), name="tgupdate_pending")
+            models.Index(
+                fields=["tenant", "id"], condition=models.Q(processed_at__isnull=True), name="tgupdate_pending"
+            )
         ]
 
 

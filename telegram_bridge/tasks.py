@@ -23,9 +23,7 @@ def _claim_oldest() -> TelegramUpdate | None:
     if oldest is None:
         return None
     return (
-        TelegramUpdate.objects.select_for_update(skip_locked=True)
-        .filter(pk=oldest, processed_at__isnull=True)
-        .first()
+        TelegramUpdate.objects.select_for_update(skip_locked=True).filter(pk=oldest, processed_at__isnull=True).first()
     )
 
 

@@ -28,7 +28,11 @@ TEMPLATES: dict[str, Entry] = {
     "conversation_closed": _entry("This conversation has been closed.", "agent", "tenant"),
     "topic_header": _entry(
         "New conversation\nVisitor: {visitor_name}\nLocale: {locale}\nPage: {page_url}\nStatus: {status}",
-        "visitor_name", "locale", "page_url", "status", "tenant",
+        "visitor_name",
+        "locale",
+        "page_url",
+        "status",
+        "tenant",
     ),
     "claim_button": _entry("Claim"),
     "status_open": _entry("open, press Claim or send /claim to answer"),

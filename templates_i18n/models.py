@@ -29,7 +29,9 @@ class UiString(TenantText):
     """A tenant's wording of a widget label in one locale."""
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "locale", "key"], name="uistring_tenant_locale_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "locale", "key"], name="uistring_tenant_locale_key_unique")
+        ]
 
 
 class LegacyMessageTemplate(models.Model):

@@ -24,7 +24,11 @@ def test_run_script_falls_back_to_embedded_defaults_and_says_so(tmp_path):
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(ROOT / "deploy" / "run-local.sh")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [str(ROOT / "deploy" / "run-local.sh")],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:

@@ -48,7 +48,12 @@ def test_the_defaults_are_the_documented_ones(settings):
     owner = tenant()
     rates = {
         (name, kind): (rate.limit, rate.period)
-        for name, kind in [("conversation_start", "ip"), ("rename", "conversation"), ("ws_message", "socket"), ("webhook", "tenant")]
+        for name, kind in [
+            ("conversation_start", "ip"),
+            ("rename", "conversation"),
+            ("ws_message", "socket"),
+            ("webhook", "tenant"),
+        ]
         for rate in [ratelimit.rate_for(name=name, tenant=owner, kind=kind)]
     }
     assert rates == {
@@ -126,7 +131,9 @@ def test_key_values_reach_neither_redis_key_names_nor_logs(settings, caplog):
         check(owner, value="198.51.100.77")
     assert "ip key" in caplog.text and "198.51.100.77" not in caplog.text
     keys = [k.decode() for k in redis.Redis.from_url(settings.REDIS_URL).scan_iter(f"{settings.REDIS_KEY_PREFIX}:rl:*")]
-    assert keys and all(key.startswith(f"{settings.REDIS_KEY_PREFIX}:rl:{owner.id}:conversation_start:ip:") for key in keys)
+    assert keys and all(
+        key.startswith(f"{settings.REDIS_KEY_PREFIX}:rl:{owner.id}:conversation_start:ip:") for key in keys
+    )
     assert not any("198.51.100.77" in key for key in keys)
 
 
@@ -228,7 +235,9 @@ async def test_unreachable_redis_fails_each_limit_in_its_direction_and_is_logged
     owner = tenant()
     assert check(owner).allowed  # the limiter works, so the outage below is news to it
     settings.RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{free_port()}/3"
-    errors_before = REGISTRY.get_sample_value("chatorical_rate_limiter_errors_total", {"limit": "conversation_start"}) or 0
+    errors_before = (
+        REGISTRY.get_sample_value("chatorical_rate_limiter_errors_total", {"limit": "conversation_start"}) or 0
+    )
     started = time.monotonic()
     with caplog.at_level(logging.INFO, logger="chatorical.ratelimit"):
         closed = check(owner)
@@ -240,7 +249,10 @@ async def test_unreachable_redis_fails_each_limit_in_its_direction_and_is_logged
     assert (opened.allowed, opened.unavailable) == (True, True)
     assert (async_closed.allowed, async_closed.unavailable) == (False, True)
     assert caplog.text.count("rate limiter unavailable") == 1
-    assert REGISTRY.get_sample_value("chatorical_rate_limiter_errors_total", {"limit": "conversation_start"}) == errors_before + 2
+    assert (
+        REGISTRY.get_sample_value("chatorical_rate_limiter_errors_total", {"limit": "conversation_start"})
+        == errors_before + 2
+    )
     with pytest.raises(ApiError) as refused:
         ratelimit.enforce(name="conversation_start", tenant=owner, kind="ip", value="203.0.113.1")
     assert (refused.value.status, refused.value.code) == (503, "limiter_unavailable")
@@ -264,10 +276,15 @@ def test_without_redis_the_limits_are_off(settings):
 
 def test_trusted_proxies_are_read_as_networks(monkeypatch):
     monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7 ,fd00::/8")
-    assert env_networks("TRUSTED_PROXIES") == [ip_network("10.0.0.0/8"), ip_network("192.0.2.7/32"), ip_network("fd00::/8")]
+    assert env_networks("TRUSTED_PROXIES") == [
+        ip_network("10.0.0.0/8"),
+        ip_network("192.0.2.7/32"),
+        ip_network("fd00::/8"),
+    ]
     monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8,nginx")
     with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXIES"):
         env_networks("TRUSTED_PROXIES")
+
 
 PROXIES = [ip_network("127.0.0.1/32"), ip_network("::1/128"), ip_network("10.0.0.0/8")]
 

@@ -10,7 +10,11 @@ STRONG = "s" * 40
 
 
 def load_settings(code: str = "", **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "REDIS", "SERVICE", "CONVERSATION"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO", "DATABASE", "REDIS", "SERVICE", "CONVERSATION"))
+    }
     clean.update(env, DJANGO_SETTINGS_MODULE="chatorical.settings")
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
@@ -36,7 +40,8 @@ PROD = {
 
 def test_prod_starts_with_strong_secrets_and_uses_the_prod_database():
     result = load_settings(
-        "print(settings.DATABASES['default']['NAME'], settings.REDIS_URL, settings.LOGGING['handlers']['console']['formatter'])",
+        "print(settings.DATABASES['default']['NAME'], settings.REDIS_URL,"
+        " settings.LOGGING['handlers']['console']['formatter'])",
         **PROD,
     )
     assert result.returncode == 0, result.stderr

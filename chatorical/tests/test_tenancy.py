@@ -63,7 +63,9 @@ def test_every_tenant_owned_model_has_the_tenant_manager():
 def test_context_is_carried_into_threads_only_explicitly(default_tenant):
     seen = {}
     with tenancy.tenant_context(default_tenant):
-        carried = threading.Thread(target=tenancy.in_current_context(lambda: seen.update(carried=tenancy.current_tenant())))
+        carried = threading.Thread(
+            target=tenancy.in_current_context(lambda: seen.update(carried=tenancy.current_tenant()))
+        )
         bare = threading.Thread(target=lambda: seen.update(bare=tenancy.current_tenant()))
         carried.start(), bare.start()
         carried.join(), bare.join()

@@ -17,13 +17,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 IDLE_SECONDS = 65
 
 
-async def receive_json(socket, timeout=5):
-    return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+async def receive_json(socket):
+    return json.loads(await asyncio.wait_for(socket.recv(), 5))
 
 
 async def test_message_crosses_instances_after_a_minute_idle(start_server):
     first, second = start_server(), start_server()
-    started = httpx.post(f"{first.url}/v1/start", json={"name": "Ada"}).json()
+    async with httpx.AsyncClient() as client:
+        started = (await client.post(f"{first.url}/v1/start", json={"name": "Ada"})).json()
     token = started["token"]
     async with (
         websockets.connect(f"{first.ws_url}/v1/ws?token={token}") as on_first,
@@ -43,8 +44,10 @@ async def test_message_crosses_instances_after_a_minute_idle(start_server):
         await on_second.send(json.dumps({"type": "message", "text": "and back"}))
         assert await receive_json(on_first) == {"direction": "INBOUND", "text": "and back"}
 
-    history = httpx.get(
-        f"{second.url}/v1/conversations/{started['conversation_id']}/messages",
-        headers={"Authorization": f"Bearer {token}"},
-    ).json()
+    async with httpx.AsyncClient() as client:
+        response = await client.get(
+            f"{second.url}/v1/conversations/{started['conversation_id']}/messages",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    history = response.json()
     assert [m["text"] for m in history["messages"]] == ["after a long pause", "and back"]

@@ -135,7 +135,9 @@ def test_token_of_a_deleted_conversation_is_404(client, default_tenant):
 def test_rename(client, default_tenant):
     conversation = conversation_for(default_tenant, visitor_name="Ada")
     url = f"/v1/conversations/{conversation.id}/rename"
-    response = client.post(url, {"name": "  Ada   Lovelace "}, content_type="application/json", **auth(token_for(conversation)))
+    response = client.post(
+        url, {"name": "  Ada   Lovelace "}, content_type="application/json", **auth(token_for(conversation))
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "Ada Lovelace"
     conversation.refresh_from_db()

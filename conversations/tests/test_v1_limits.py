@@ -71,7 +71,10 @@ def test_rename_allows_three_a_day_per_conversation(client, default_tenant):
 
     def rename(target, name):
         return client.post(
-            f"/v1/conversations/{target.id}/rename", {"name": name}, content_type="application/json", **auth(token_for(target))
+            f"/v1/conversations/{target.id}/rename",
+            {"name": name},
+            content_type="application/json",
+            **auth(token_for(target)),
         )
 
     assert [rename(conversation, f"Ada {n}").status_code for n in range(3)] == [200] * 3

@@ -75,12 +75,18 @@ async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
     def agent_side():
         with tenancy.tenant_context(conversation.tenant):
             services.conversation_claim(conversation=conversation, agent_id=5, agent_name="Bob")
-            services.message_add(conversation=conversation, direction="OUTBOUND", text="How can I help?", agent_name="Bob")
+            services.message_add(
+                conversation=conversation, direction="OUTBOUND", text="How can I help?", agent_name="Bob"
+            )
             services.conversation_close(conversation=conversation)
 
     await database_sync_to_async(agent_side)()
     assert await socket.receive_json_from(timeout=3) == {"type": "agent_joined", "agent": "Bob"}
-    assert await socket.receive_json_from(timeout=3) == {"direction": "OUTBOUND", "text": "How can I help?", "agent": "Bob"}
+    assert await socket.receive_json_from(timeout=3) == {
+        "direction": "OUTBOUND",
+        "text": "How can I help?",
+        "agent": "Bob",
+    }
     assert await socket.receive_json_from(timeout=3) == {"type": "conversation_closed"}
     assert (await socket.receive_output(timeout=3))["type"] == "websocket.close"
 

@@ -480,7 +480,10 @@ async def test_events_carry_v1_shapes_plus_id_ts_seq(tenant_a):
     assert await receive_event(socket) == {"type": "agent_joined", "agent": "Bob"}
     reply = await receive_event(socket)
     assert {k: reply[k] for k in ("direction", "text", "agent", "seq")} == {
-        "direction": "OUTBOUND", "text": "Hi Ada", "agent": "Bob", "seq": 2
+        "direction": "OUTBOUND",
+        "text": "Hi Ada",
+        "agent": "Bob",
+        "seq": 2,
     }
     assert isinstance(reply["id"], int) and reply["ts"].startswith("20")
     assert await receive_event(socket) == {"type": "conversation_closed"}

@@ -32,10 +32,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from telegram_bridge.bot_api.table import load_method_table
 
@@ -49,26 +50,61 @@ GENERAL_THREAD_ID = 1
 # The six colours Telegram allows for a topic icon; the first is its default.
 TOPIC_ICON_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
 
-CHAT_ACTIONS = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice",
-    "upload_voice", "upload_document", "choose_sticker", "find_location",
-    "record_video_note", "upload_video_note",
-})
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
 
 # InlineKeyboardButton: "text" plus exactly one of the action fields.
-BUTTON_ACTIONS = frozenset({
-    "url", "callback_data", "web_app", "login_url", "switch_inline_query",
-    "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
-    "copy_text", "callback_game", "pay",
-})
+BUTTON_ACTIONS = frozenset(
+    {
+        "url",
+        "callback_data",
+        "web_app",
+        "login_url",
+        "switch_inline_query",
+        "switch_inline_query_current_chat",
+        "switch_inline_query_chosen_chat",
+        "copy_text",
+        "callback_game",
+        "pay",
+    }
+)
 BUTTON_DECORATIONS = frozenset({"text", "icon_custom_emoji_id", "style"})
 
 # Tags Telegram understands in parse_mode=HTML; anything else is refused, which is
 # how an unescaped "<" in a visitor's message shows up in production.
-HTML_TAGS = frozenset({
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
-    "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji",
-})
+HTML_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-emoji",
+    }
+)
 PARSE_MODES = frozenset({"html", "markdown", "markdownv2"})
 
 # Bots may delete their own messages for 48 hours without can_delete_messages.
@@ -217,7 +253,7 @@ def _parse_as(value: Any, type_name: str) -> Any:
         raise WrongType()
     if type_name.startswith("Array of "):
         items = _json_container(value, list)
-        inner = type_name[len("Array of "):]
+        inner = type_name[len("Array of ") :]
         return [_parse_item(item, inner) for item in items]
     return _json_container(value, dict)  # any named object type
 
@@ -317,7 +353,7 @@ def check_reply_markup(markup: dict, inline_only: bool) -> None:
             if not isinstance(button, dict):
                 raise bad_request("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
             if not isinstance(button.get("text"), str):
-                raise bad_request("can't parse inline keyboard button: Field \"text\" must be of type String")
+                raise bad_request('can\'t parse inline keyboard button: Field "text" must be of type String')
             unknown = button.keys() - BUTTON_ACTIONS - BUTTON_DECORATIONS
             if unknown:
                 raise bad_request(f"can't parse inline keyboard button: unknown field {sorted(unknown)[0]!r}")
@@ -361,7 +397,7 @@ def html_to_text(markup: str) -> str:
     parser.close()
     if parser.open_tags:
         raise bad_request(
-            f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{parser.open_tags[-1]}"'
+            f"can't parse entities: Can't find end tag corresponding to start tag \"{parser.open_tags[-1]}\""
         )
     return "".join(parser.parts)
 
@@ -544,9 +580,7 @@ class TelegramBehaviour:
         if chat is None:
             raise bad_request("chat not found")
         if chat.migrated_to is not None:
-            raise bad_request(
-                "group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": chat.migrated_to}
-            )
+            raise bad_request("group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": chat.migrated_to})
         if bot.id in chat.kicked:
             raise forbidden(f"bot was kicked from the {chat.type} chat")
         return chat
@@ -571,7 +605,10 @@ class TelegramBehaviour:
         message_id = chat.next_message_id
         chat.next_message_id += 1
         message = {
-            "message_id": message_id, "from": dict(sender), "date": int(self._clock()), "chat": chat.summary(),
+            "message_id": message_id,
+            "from": dict(sender),
+            "date": int(self._clock()),
+            "chat": chat.summary(),
         }
         if thread_id is not None:
             message["message_thread_id"] = thread_id
@@ -611,8 +648,12 @@ class TelegramBehaviour:
 
     def _api_getMe(self, bot: Bot, params: dict) -> dict:
         return dict(
-            bot.user(), can_join_groups=True, can_read_all_group_messages=False,
-            supports_inline_queries=False, can_connect_to_business=False, has_main_web_app=False,
+            bot.user(),
+            can_join_groups=True,
+            can_read_all_group_messages=False,
+            supports_inline_queries=False,
+            can_connect_to_business=False,
+            has_main_web_app=False,
         )
 
     def _api_setWebhook(self, bot: Bot, params: dict) -> Ok:
@@ -723,9 +764,7 @@ class TelegramBehaviour:
         message = chat.messages.get(params["message_id"])
         if message is None:
             raise bad_request("message to delete not found")
-        own_and_recent = (
-            message["from"]["id"] == bot.id and self._clock() - message["date"] < OWN_MESSAGE_DELETE_WINDOW
-        )
+        own_and_recent = message["from"]["id"] == bot.id and self._clock() - message["date"] < OWN_MESSAGE_DELETE_WINDOW
         if not (own_and_recent or chat.rights_of(bot)["can_delete_messages"]):
             raise bad_request("message can't be deleted")
         if message["message_id"] in chat.topics:
@@ -843,10 +882,19 @@ class TelegramBehaviour:
             if not any(rights.values()):
                 return {"status": "member", "user": bot.user()}
             return dict(
-                status="administrator", user=bot.user(), can_be_edited=False, is_anonymous=False,
-                can_manage_chat=True, can_change_info=False, can_invite_users=True,
-                can_restrict_members=False, can_promote_members=False, can_manage_video_chats=False,
-                can_post_stories=False, can_edit_stories=False, can_delete_stories=False,
+                status="administrator",
+                user=bot.user(),
+                can_be_edited=False,
+                is_anonymous=False,
+                can_manage_chat=True,
+                can_change_info=False,
+                can_invite_users=True,
+                can_restrict_members=False,
+                can_promote_members=False,
+                can_manage_video_chats=False,
+                can_post_stories=False,
+                can_edit_stories=False,
+                can_delete_stories=False,
                 **rights,
             )
         member = chat.members.get(user_id)
@@ -905,7 +953,7 @@ class FakeBotApi(TelegramBehaviour):
 
     # ------------------------------------------------------------ server lifecycle
 
-    def start(self) -> "FakeBotApi":
+    def start(self) -> FakeBotApi:
         if self._server is not None:
             return self
         handler = type("FakeBotApiHandler", (_RequestHandler,), {"fake": self})
@@ -914,8 +962,10 @@ class FakeBotApi(TelegramBehaviour):
         self._server.daemon_threads = True
         # A short poll interval keeps stop() (and so every test's teardown) fast.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-            name="fake-bot-api", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-bot-api",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -929,7 +979,7 @@ class FakeBotApi(TelegramBehaviour):
         self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> "FakeBotApi":
+    def __enter__(self) -> FakeBotApi:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -1004,7 +1054,9 @@ class FakeBotApi(TelegramBehaviour):
             old.migrated_to = new_id
             if new_id not in self._chats:
                 self._chats[new_id] = Chat(
-                    id=new_id, title=title or old.title, is_forum=forum,
+                    id=new_id,
+                    title=title or old.title,
+                    is_forum=forum,
                     rights=copy.deepcopy(old.rights),
                 )
 
@@ -1024,8 +1076,12 @@ class FakeBotApi(TelegramBehaviour):
                 self._post(chat, _HUMAN_ADMIN, thread_id, forum_topic_closed={})
 
     def set_member(
-        self, chat_id: int, user_id: int, status: str = "member",
-        first_name: str = "Operator", username: str | None = None,
+        self,
+        chat_id: int,
+        user_id: int,
+        status: str = "member",
+        first_name: str = "Operator",
+        username: str | None = None,
     ) -> None:
         """A human member of the chat, as getChatMember reports them ("administrator", "member", "left"...)."""
         with self._lock:
@@ -1075,9 +1131,7 @@ class FakeBotApi(TelegramBehaviour):
 
     # ------------------------------------------------------ what users do in Telegram
 
-    def add_user_message(
-        self, chat_id: int, text: str, thread_id: int | None = None, user: dict | None = None
-    ) -> dict:
+    def add_user_message(self, chat_id: int, text: str, thread_id: int | None = None, user: dict | None = None) -> dict:
         """A human writes in the chat (in a topic, or General). Returns the Update the bot would receive."""
         user = user or {"id": 5_000_001, "is_bot": False, "first_name": "Operator", "username": "operator"}
         with self._lock:
@@ -1089,8 +1143,12 @@ class FakeBotApi(TelegramBehaviour):
             return self._update(message=copy.deepcopy(message))
 
     def press_button(
-        self, chat_id: int, message_id: int, data: str | None = None,
-        user: dict | None = None, token: str | None = None,
+        self,
+        chat_id: int,
+        message_id: int,
+        data: str | None = None,
+        user: dict | None = None,
+        token: str | None = None,
     ) -> dict:
         """A human presses an inline button of a message. Returns the Update with the callback_query.
 
@@ -1112,8 +1170,11 @@ class FakeBotApi(TelegramBehaviour):
             query_id = str(self._next_callback_id)
             self._next_callback_id += 1
             query = {
-                "id": query_id, "from": user, "message": copy.deepcopy(message),
-                "chat_instance": str(abs(chat_id)), "data": data,
+                "id": query_id,
+                "from": user,
+                "message": copy.deepcopy(message),
+                "chat_instance": str(abs(chat_id)),
+                "data": data,
             }
             bot.callback_queries[query_id] = query
             return self._update(callback_query=copy.deepcopy(query))
@@ -1125,7 +1186,9 @@ class FakeBotApi(TelegramBehaviour):
         if not hook:
             raise RuntimeError("no webhook set for this bot")
         request = urllib.request.Request(
-            hook["url"], data=json.dumps(update).encode(), method="POST",
+            hook["url"],
+            data=json.dumps(update).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         if hook.get("secret_token"):
@@ -1144,7 +1207,8 @@ class FakeBotApi(TelegramBehaviour):
         """Every request answered so far, oldest first, accepted and refused alike."""
         with self._lock:
             return [
-                copy.deepcopy(call) for call in self._calls
+                copy.deepcopy(call)
+                for call in self._calls
                 if (method is None or call.method == method)
                 and (chat_id is None or call.chat_id == _chat_key(chat_id))
                 and (token is None or call.token == token)
@@ -1192,9 +1256,7 @@ class FakeBotApi(TelegramBehaviour):
         with self._lock:
             return copy.deepcopy(self._bot(token).callback_answers)
 
-    def wait_for(
-        self, predicate: Callable[["FakeBotApi"], Any], timeout: float = 5, interval: float = 0.02
-    ) -> Any:
+    def wait_for(self, predicate: Callable[[FakeBotApi], Any], timeout: float = 5, interval: float = 0.02) -> Any:
         """Poll predicate(fake) in real time until it is truthy; return its value, or fail the test."""
         deadline = time.monotonic() + timeout
         while True:

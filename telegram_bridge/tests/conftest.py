@@ -51,7 +51,9 @@ class Agents:
 
     def send_update(self, update: dict, *, secret: str = HEADER_SECRET):
         return self.client.post(
-            "/v1/telegram/webhook", update, content_type="application/json",
+            "/v1/telegram/webhook",
+            update,
+            content_type="application/json",
             HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret,
         )
 

@@ -18,8 +18,10 @@ from telegram_bridge.testing.fake_bot_api import FakeBotApi, ManualClock
 from telegram_bridge.testing.fixtures import (  # noqa: F401  (fake_bot_api is a fixture)
     DEFAULT_BOT_ID,
     DEFAULT_BOT_TOKEN,
-    DEFAULT_CHAT_ID as CHAT,
     fake_bot_api,
+)
+from telegram_bridge.testing.fixtures import (
+    DEFAULT_CHAT_ID as CHAT,
 )
 
 OTHER_CHAT = -1009876543210
@@ -177,10 +179,12 @@ def test_topic_lifecycle_and_thread_ids(fake):
     assert [m["text"] for m in fake.messages(CHAT, thread)] == ["Hello"]
 
     assert call(fake, "editForumTopic", chat_id=CHAT, message_thread_id=thread, name="Visitor 1 (Ann)") == {
-        "ok": True, "result": True,
+        "ok": True,
+        "result": True,
     }
     assert error(call(fake, "editForumTopic", chat_id=CHAT, message_thread_id=thread, name="Visitor 1 (Ann)")) == (
-        400, "Bad Request: TOPIC_NOT_MODIFIED",
+        400,
+        "Bad Request: TOPIC_NOT_MODIFIED",
     )
     assert fake.topics(CHAT)[0]["name"] == "Visitor 1 (Ann)"
 
@@ -192,10 +196,12 @@ def test_closed_topic_refuses_messages_until_reopened(fake):
     thread = new_topic(fake)
     assert call(fake, "closeForumTopic", chat_id=CHAT, message_thread_id=thread)["result"] is True
     assert error(call(fake, "closeForumTopic", chat_id=CHAT, message_thread_id=thread)) == (
-        400, "Bad Request: TOPIC_NOT_MODIFIED",
+        400,
+        "Bad Request: TOPIC_NOT_MODIFIED",
     )
     assert error(call(fake, "sendMessage", chat_id=CHAT, message_thread_id=thread, text="hi")) == (
-        400, "Bad Request: TOPIC_CLOSED",
+        400,
+        "Bad Request: TOPIC_CLOSED",
     )
     assert fake.topics(CHAT)[0]["closed"] is True
     assert call(fake, "reopenForumTopic", chat_id=CHAT, message_thread_id=thread)["ok"]
@@ -236,9 +242,7 @@ def test_edit_message_text_not_modified_and_keyboard_removal(fake):
     markup = {"inline_keyboard": [[{"text": "Claim", "callback_data": "claim:1"}]]}
     sent = call(fake, "sendMessage", chat_id=CHAT, text="New chat", reply_markup=markup)["result"]
     mid = sent["message_id"]
-    not_modified = call(
-        fake, "editMessageText", chat_id=CHAT, message_id=mid, text="New chat", reply_markup=markup
-    )
+    not_modified = call(fake, "editMessageText", chat_id=CHAT, message_id=mid, text="New chat", reply_markup=markup)
     code, text = error(not_modified)
     assert code == 400 and text.startswith("Bad Request: message is not modified")
 
@@ -248,10 +252,12 @@ def test_edit_message_text_not_modified_and_keyboard_removal(fake):
     edited = call(fake, "editMessageText", chat_id=CHAT, message_id=mid, text="Claimed by Ann")["result"]
     assert edited["text"] == "Claimed by Ann"
     assert error(call(fake, "editMessageText", chat_id=CHAT, message_id=9999, text="x")) == (
-        400, "Bad Request: message to edit not found",
+        400,
+        "Bad Request: message to edit not found",
     )
     assert error(call(fake, "editMessageText", chat_id=CHAT, message_id=mid, text="")) == (
-        400, "Bad Request: message text is empty",
+        400,
+        "Bad Request: message text is empty",
     )
 
 
@@ -265,7 +271,8 @@ def test_pin_and_delete(fake):
     assert call(fake, "deleteMessage", chat_id=CHAT, message_id=mid)["result"] is True
     assert fake.messages(CHAT) == []
     assert error(call(fake, "deleteMessage", chat_id=CHAT, message_id=mid)) == (
-        400, "Bad Request: message to delete not found",
+        400,
+        "Bad Request: message to delete not found",
     )
 
 
@@ -275,11 +282,13 @@ def test_pin_and_delete(fake):
 def test_missing_rights(fake):
     fake.set_rights(CHAT, can_manage_topics=False, can_pin_messages=False, can_delete_messages=False)
     assert error(call(fake, "createForumTopic", chat_id=CHAT, name="x")) == (
-        400, "Bad Request: not enough rights to create a topic",
+        400,
+        "Bad Request: not enough rights to create a topic",
     )
     mid = call(fake, "sendMessage", chat_id=CHAT, text="x")["result"]["message_id"]
     assert error(call(fake, "pinChatMessage", chat_id=CHAT, message_id=mid)) == (
-        400, "Bad Request: not enough rights to manage pinned messages in the chat",
+        400,
+        "Bad Request: not enough rights to manage pinned messages in the chat",
     )
     member = call(fake, "getChatMember", chat_id=CHAT, user_id=DEFAULT_BOT_ID)["result"]
     assert member["status"] == "member"
@@ -306,7 +315,8 @@ def test_unknown_chat_migrated_chat_and_kicked_bot(fake):
 
     fake.kick_bot(OTHER_CHAT)
     assert error(call(fake, "sendMessage", chat_id=OTHER_CHAT, text="x")) == (
-        403, "Forbidden: bot was kicked from the supergroup chat",
+        403,
+        "Forbidden: bot was kicked from the supergroup chat",
     )
     assert error(call(fake, "getChat", chat_id=OTHER_CHAT))[0] == 403
 
@@ -359,8 +369,13 @@ def test_form_encoded_reply_markup(fake):
     thread = new_topic(fake)
     markup = {"inline_keyboard": [[{"text": "Claim", "callback_data": "claim:42"}]]}
     body = call_form(
-        fake, "sendMessage", chat_id=str(CHAT), message_thread_id=str(thread),
-        text="New visitor", reply_markup=json.dumps(markup), disable_notification="true",
+        fake,
+        "sendMessage",
+        chat_id=str(CHAT),
+        message_thread_id=str(thread),
+        text="New visitor",
+        reply_markup=json.dumps(markup),
+        disable_notification="true",
     )
     assert body["ok"], body
     assert body["result"]["reply_markup"] == markup
@@ -374,8 +389,13 @@ def test_form_encoded_reply_markup(fake):
 
 def test_callback_data_is_limited_to_64_bytes(fake):
     def send(data):
-        return call(fake, "sendMessage", chat_id=CHAT, text="x",
-                    reply_markup={"inline_keyboard": [[{"text": "b", "callback_data": data}]]})
+        return call(
+            fake,
+            "sendMessage",
+            chat_id=CHAT,
+            text="x",
+            reply_markup={"inline_keyboard": [[{"text": "b", "callback_data": data}]]},
+        )
 
     assert send("a" * 64)["ok"]
     invalid = (400, "Bad Request: BUTTON_DATA_INVALID")
@@ -396,7 +416,8 @@ def test_callback_queries_are_answered_once(fake):
     query = update["callback_query"]
     assert query["data"] == "claim:7" and query["message"]["message_id"] == mid
     assert error(call(fake, "answerCallbackQuery", callback_query_id=query["id"], text="t" * 201)) == (
-        400, "Bad Request: MESSAGE_TOO_LONG",
+        400,
+        "Bad Request: MESSAGE_TOO_LONG",
     )
     assert call(fake, "answerCallbackQuery", callback_query_id=query["id"], text="Claimed")["result"] is True
     assert fake.callback_answers()[query["id"]]["text"] == "Claimed"
@@ -466,8 +487,12 @@ def test_post_update_delivers_to_the_webhook_with_the_secret_header():
 
 def test_fail_next_injects_errors_then_recovers(fake):
     fake.fail_next(
-        "sendMessage", 429, "Too Many Requests: retry after 7", parameters={"retry_after": 7},
-        times=2, chat_id=CHAT,
+        "sendMessage",
+        429,
+        "Too Many Requests: retry after 7",
+        parameters={"retry_after": 7},
+        times=2,
+        chat_id=CHAT,
     )
     assert call(fake, "sendMessage", chat_id=OTHER_CHAT, text="x")["description"] == "Bad Request: chat not found"
     for _ in range(2):
@@ -525,7 +550,8 @@ def test_concurrent_sends_get_unique_increasing_ids(fake):
 def test_chat_action_and_chat_member(fake):
     assert call(fake, "sendChatAction", chat_id=CHAT, action="typing")["result"] is True
     assert error(call(fake, "sendChatAction", chat_id=CHAT, action="dancing")) == (
-        400, "Bad Request: wrong parameter action in request",
+        400,
+        "Bad Request: wrong parameter action in request",
     )
     fake.set_member(CHAT, 42, status="administrator", first_name="Ann")
     assert call(fake, "getChatMember", chat_id=CHAT, user_id=42)["result"]["status"] == "administrator"

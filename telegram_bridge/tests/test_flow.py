@@ -37,7 +37,9 @@ def test_start_opens_a_topic_with_a_pinned_header_and_claim_button(client, agent
     assert topic["message_thread_id"] == conversation.thread_id
     header = agents.fake.pinned(DEFAULT_CHAT_ID)
     assert header["message_id"] == conversation.header_message_id
-    assert "Ada Lovelace" in header["text"] and "de-AT" in header["text"] and "https://shop.example/cart" in header["text"]
+    assert (
+        "Ada Lovelace" in header["text"] and "de-AT" in header["text"] and "https://shop.example/cart" in header["text"]
+    )
     button = header["reply_markup"]["inline_keyboard"][0][0]
     assert button["text"] == "Claim" and button["callback_data"] == f"claim:{conversation.id.hex}"
     sends = agents.fake.calls("sendMessage")
@@ -77,7 +79,9 @@ def test_full_conversation(client, agents):
     assert "grace has claimed" in agents.topic_texts(conversation)[-1]
 
     client.post(
-        f"/v1/conversations/{conversation.id}/rename", {"name": "Ada L."}, content_type="application/json",
+        f"/v1/conversations/{conversation.id}/rename",
+        {"name": "Ada L."},
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {_token(conversation)}",
     )
     agents.drain(conversation)

@@ -23,8 +23,11 @@ def acme(agents, other_tenant):
     agents.fake.add_bot(ACME_TOKEN, username="acme_bot")
     agents.fake.add_supergroup(ACME_CHAT, title="Acme support")
     telegram_config_set(
-        tenant=other_tenant, bot_token=ACME_TOKEN, support_group_id=ACME_CHAT,
-        webhook_secret=ACME_SECRET, header_secret=ACME_HEADER,
+        tenant=other_tenant,
+        bot_token=ACME_TOKEN,
+        support_group_id=ACME_CHAT,
+        webhook_secret=ACME_SECRET,
+        header_secret=ACME_HEADER,
     )
     return other_tenant
 
@@ -59,11 +62,13 @@ def test_one_tenants_failing_bot_does_not_delay_another(agents, acme):
     outbox_sweep.run()
     # Our group is rate limited for an hour; Acme's token is revoked. Each failure stays
     # with its own conversations.
-    agents.fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 3600", {"retry_after": 3600}, chat_id=DEFAULT_CHAT_ID)
+    agents.fake.fail_next(
+        "sendMessage", 429, "Too Many Requests: retry after 3600", {"retry_after": 3600}, chat_id=DEFAULT_CHAT_ID
+    )
     agents.fake.fail_next("sendMessage", 401, "Unauthorized", times=100, chat_id=ACME_CHAT)
     say(ours, "ours waits")
     say(theirs, "theirs waits")
-    later = start_for(agents.tenant, "Later")
+    start_for(agents.tenant, "Later")
     started = time.monotonic()
     outbox_sweep.run()
     assert time.monotonic() - started < 5, "a failing bot must not hold the worker"
@@ -82,7 +87,9 @@ def test_a_webhook_cannot_reach_another_tenants_conversation(agents, acme):
     agents.process_updates()
     # Acme's path secret with our header secret is refused.
     response = Client().post(
-        f"/v2/telegram/webhook/{ACME_SECRET}", update, content_type="application/json",
+        f"/v2/telegram/webhook/{ACME_SECRET}",
+        update,
+        content_type="application/json",
         HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=HEADER_SECRET,
     )
     assert response.status_code == 403
@@ -97,7 +104,9 @@ def test_acme_webhook_reaches_only_acme(agents, acme):
     services_claim(theirs)
     update = agents.fake.add_user_message(ACME_CHAT, "hello from acme", thread_id=theirs.thread_id, user=AGENT)
     response = Client().post(
-        f"/v2/telegram/webhook/{ACME_SECRET}", update, content_type="application/json",
+        f"/v2/telegram/webhook/{ACME_SECRET}",
+        update,
+        content_type="application/json",
         HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=ACME_HEADER,
     )
     assert response.json() == {"ok": True}

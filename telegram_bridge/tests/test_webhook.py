@@ -30,7 +30,9 @@ def test_update_ids_restarting_lower_are_still_processed(client, agents):
     agents.drain(conversation)
     agents.press_claim(conversation)
     conversation.refresh_from_db()
-    late = agents.fake.add_user_message(DEFAULT_CHAT_ID, "after a quiet week", thread_id=conversation.thread_id, user=AGENT)
+    late = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "after a quiet week", thread_id=conversation.thread_id, user=AGENT
+    )
     late["update_id"] = 3  # Telegram restarts ids at a random value after a quiet week
     agents.send_update(late)
     agents.process_updates()
@@ -41,7 +43,9 @@ def test_update_ids_restarting_lower_are_still_processed(client, agents):
 @pytest.mark.parametrize("body", ["{not json", "[]", '{"update_id": "seven"}', '{"no_id": 1}', ""])
 def test_unparsable_updates_are_acknowledged_and_dropped(client, agents, body):
     response = agents.client.post(
-        "/v1/telegram/webhook", body, content_type="application/json",
+        "/v1/telegram/webhook",
+        body,
+        content_type="application/json",
         HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="header-secret-for-tests",
     )
     assert response.status_code == 200
@@ -58,7 +62,9 @@ def test_wrong_header_secret_is_refused_and_nothing_stored(agents):
 
 def test_v2_path_routes_the_default_tenant_by_its_secret(agents):
     response = agents.client.post(
-        f"/v2/telegram/webhook/{WEBHOOK_SECRET}", {"update_id": 9}, content_type="application/json",
+        f"/v2/telegram/webhook/{WEBHOOK_SECRET}",
+        {"update_id": 9},
+        content_type="application/json",
         HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="header-secret-for-tests",
     )
     assert response.json() == {"ok": True}

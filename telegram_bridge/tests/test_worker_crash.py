@@ -1,7 +1,6 @@
 """A real worker is SIGKILLed mid-drain; after a restart everything is delivered, in order."""
 
 import re
-import time
 
 import pytest
 import redis
@@ -11,7 +10,6 @@ from chatorical import tenancy
 from chatorical.testing import WorkerProcess
 from conversations import services
 from conversations.models import Message, OutboxEvent
-from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
 from telegram_bridge.tests.test_flow import start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
@@ -38,14 +36,16 @@ def markers_in_topic(agents, conversation) -> list[int]:
 
 def test_sigkill_mid_drain_loses_nothing(client, agents, tmp_path):
     agents.fake.set_limits(group_per_minute=None, bot_per_second=None)
-    redis.Redis.from_url(settings.REDIS_URL).delete(*[b"x"] + list(
-        redis.Redis.from_url(settings.REDIS_URL).scan_iter(f"{settings.REDIS_KEY_PREFIX}:celery:*")
-    ))
+    redis.Redis.from_url(settings.REDIS_URL).delete(
+        *[b"x"] + list(redis.Redis.from_url(settings.REDIS_URL).scan_iter(f"{settings.REDIS_KEY_PREFIX}:celery:*"))
+    )
     conversation = start(client, name="Crash test")
     agents.drain(conversation)
     with tenancy.tenant_context(conversation.tenant):
         for i in range(MESSAGES):
-            services.message_add(conversation=conversation, direction=Message.Direction.INBOUND, text=f"message {i}: {FILLER}")
+            services.message_add(
+                conversation=conversation, direction=Message.Direction.INBOUND, text=f"message {i}: {FILLER}"
+            )
 
     worker = WorkerProcess(tmp_path, **worker_env(agents.fake))
     try:
@@ -57,7 +57,9 @@ def test_sigkill_mid_drain_loses_nothing(client, agents, tmp_path):
 
     restarted = WorkerProcess(tmp_path, **worker_env(agents.fake))
     try:
-        agents.fake.wait_for(lambda fake: set(markers_in_topic(agents, conversation)) == set(range(MESSAGES)), timeout=60)
+        agents.fake.wait_for(
+            lambda fake: set(markers_in_topic(agents, conversation)) == set(range(MESSAGES)), timeout=60
+        )
     finally:
         restarted.stop()
 

@@ -5,7 +5,15 @@ from templates_i18n.locales import fallback_chain, normalize_locale
 
 @pytest.mark.parametrize(
     "tag, expected",
-    [("de_at", "de-AT"), ("DE-at", "de-AT"), ("en", "en"), ("zh_hant_tw", "zh-Hant-TW"), ("", ""), ("12", ""), (None, "")],
+    [
+        ("de_at", "de-AT"),
+        ("DE-at", "de-AT"),
+        ("en", "en"),
+        ("zh_hant_tw", "zh-Hant-TW"),
+        ("", ""),
+        ("12", ""),
+        (None, ""),
+    ],
 )
 def test_normalize(tag, expected):
     assert normalize_locale(tag) == expected
