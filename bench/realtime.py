@@ -32,7 +32,7 @@ import websockets  # noqa: E402
 from chatorical import tenancy  # noqa: E402
 from chatorical.testing import ServerProcess, WorkerProcess  # noqa: E402
 from conversations import services  # noqa: E402
-from conversations.models import Conversation  # noqa: E402
+from conversations.models import Conversation, OutboxEvent  # noqa: E402
 from telegram_bridge.testing.fixtures import DEFAULT_CHAT_ID  # noqa: E402
 from tenants.selectors import tenant_get_default  # noqa: E402
 
@@ -135,7 +135,18 @@ async def fan_out(a: ServerProcess, b: ServerProcess) -> dict:
     return {"steps": steps, "highest_sustained_rate": sustained}
 
 
+def _outbox_drained(timeout: float = 300) -> None:
+    """Waits for the worker to finish the fan-out's Telegram posts, which share its queue."""
+    deadline = time.monotonic() + timeout
+    with tenancy.cross_tenant("benchmark waits for the outbox to drain"):
+        while OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the outbox did not drain")
+            time.sleep(0.2)
+
+
 async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 10) -> dict:
+    await asyncio.to_thread(_outbox_drained)
     started = start_conversations(a, 20)
     agent = {"id": 77, "is_bot": False, "first_name": "Bench", "username": "bench"}
     conversations = await asyncio.to_thread(_claimed_with_topics, [s["conversation_id"] for s in started], agent)

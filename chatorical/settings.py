@@ -78,15 +78,17 @@ VISITOR_NAME_MAX_CHARS = 128
 _database_url = env_str("DATABASE_URL")
 _default_db_name = f"support_chat_{DJANGO_ENV}"
 if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(_database_url)}
     if not DATABASES["default"].get("NAME"):
         DATABASES["default"]["NAME"] = _default_db_name
     if IS_PROD and DATABASES["default"]["NAME"].endswith("_dev"):
         raise ImproperlyConfigured("prod must not use a dev database")
-    # No health checks: Channels reopens the connection check around every socket's
-    # database call, and a check is one more round trip per message. A connection that
-    # died is found by its first error and replaced on the next call.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    # Under ASGI every request, and every database call of a socket, may run on a thread
+    # of its own, so per-thread persistent connections would pile up until PostgreSQL
+    # refuses more: each process borrows from one bounded pool instead.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": 10}
+    }
 elif IS_PROD:
     raise ImproperlyConfigured("DATABASE_URL is required in prod")
 else:

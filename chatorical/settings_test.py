@@ -13,6 +13,8 @@ from chatorical.settings import *  # noqa: E402,F403
 # Tasks are executed by real workers in the tests that need them; others call them directly.
 CELERY_TASK_ALWAYS_EAGER = False
 
-# Connections opened in Channels' database threads are closed after each call, so the test
-# database can be dropped at the end of the run.
+# In this process, connections opened in Channels' database threads are closed after each
+# call, so the test database can be dropped at the end of the run; the server and worker
+# processes that tests start use the pool of the real settings.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["OPTIONS"].pop("pool")  # noqa: F405
