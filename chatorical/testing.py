@@ -42,10 +42,21 @@ def process_env(**overrides) -> dict:
     return env
 
 
+ASGI_SERVERS = {
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "chatorical.asgi:application"],
+    "uvicorn": [
+        "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop", "--ws", "websockets",
+        "--log-level", "warning", "chatorical.asgi:application",
+    ],
+}  # fmt: skip
+
+
 class ServerProcess:
-    """A real daphne serving the project on a free loopback port."""
+    """A real ASGI server (daphne unless CHATORICAL_ASGI_SERVER says uvicorn) serving the
+    project on a free loopback port."""
 
     def __init__(self, **env_overrides):
+        self.server = os.environ.get("CHATORICAL_ASGI_SERVER", "daphne")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -58,7 +69,7 @@ class ServerProcess:
         """Starts daphne; after stop(), again on the same port, as a restarted instance."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatorical.asgi:application"],
+            [sys.executable, *(arg.format(port=self.port) for arg in ASGI_SERVERS[self.server])],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

@@ -4,10 +4,12 @@ Events are sent after the transaction that stored them commits, so a socket neve
 something that was rolled back, and a socket that missed one can catch up from the table.
 """
 
+import asyncio
 import logging
+import threading
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -55,10 +57,35 @@ def group_message(event: dict) -> dict:
     return {"type": EVENT_HANDLER_TYPE, "event": event}
 
 
+SEND_TIMEOUT_SECONDS = 5
+_sender_lock = threading.Lock()
+_sender: asyncio.AbstractEventLoop | None = None
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on a thread of its own, for sends from sync code.
+
+    async_to_sync outside a server's thread (a Celery worker, say) would build a new loop,
+    and with it new Redis connections, for every send; this loop keeps them.
+    """
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            _sender = asyncio.new_event_loop()
+            threading.Thread(target=_sender.run_forever, name="channel-layer-sender", daemon=True).start()
+        return _sender
+
+
 def broadcast(conversation_id, event: dict) -> None:
     layer = get_channel_layer()
+    group, message = conversation_group(conversation_id), group_message(event)
     try:
-        async_to_sync(layer.group_send)(conversation_group(conversation_id), group_message(event))
+        if isinstance(layer, InMemoryChannelLayer):
+            # Its queues belong to the server's own loop, which async_to_sync finds.
+            async_to_sync(layer.group_send)(group, message)
+        else:
+            send = layer.group_send(group, message)
+            asyncio.run_coroutine_threadsafe(send, _sender_loop()).result(SEND_TIMEOUT_SECONDS)
     except Exception:
         # The event is stored; sockets catch up by seq on reconnect. Never fail the write.
         logger.exception("fan-out failed for conversation %s", conversation_id)
