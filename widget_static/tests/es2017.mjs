@@ -1,5 +1,11 @@
-// Shared by the widget syntax tests: a code-only view of a script and the
-// syntax newer than ES2017 (iOS 14 Safari, Android 8 Chrome) that it must not use.
+// Shared by the widget syntax tests: a code-only view of a script, the syntax newer
+// than ES2017 (iOS 14 Safari, Android 8 Chrome) that it must not use, and the checks
+// every widget script must pass.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 
 // Strips comments, string and template literals and regex literals, so the
 // syntax regexes only see code; returns that code and the regex literals.
@@ -72,3 +78,51 @@ export const BANNED_SYNTAX = [
 
 // Lookbehind, named groups, the s flag and Unicode property escapes.
 export const ES2018_REGEX = /\(\?<[=!]|\(\?<[A-Za-z]|\/[gimuy]*s[gimuy]*$|\\p\{/;
+
+// Registers the checks every widget script must pass; returns what the caller's own
+// checks need: the source and its code-only view.
+export function checkWidgetScript({ file, globalName }) {
+  const path = fileURLToPath(new URL(`../static/widget_static/${file}`, import.meta.url));
+  const source = readFileSync(path, 'utf8');
+  const { code, regexLiterals } = codeOnly(source);
+
+  test('the widget parses as a classic script (so no top-level await, no import/export)', () => {
+    assert.doesNotThrow(() => new vm.Script(source, { filename: file }));
+  });
+
+  test('the code-only view keeps the code', () => {
+    // Sanity check of codeOnly itself: if it ate code, the checks below prove nothing.
+    assert.match(code, new RegExp(`window\\.${globalName} =`));
+    assert.ok(code.length > source.length / 3);
+  });
+
+  test('no syntax newer than ES2017 (iOS 14 Safari, Android 8 Chrome)', () => {
+    for (const [re, what] of BANNED_SYNTAX) {
+      assert.doesNotMatch(code, re, `found ${what}`);
+    }
+  });
+
+  test('no ES2018+ regex features inside the regex literals', () => {
+    assert.ok(regexLiterals.length > 3, 'regex literals were found');
+    for (const re of regexLiterals) {
+      assert.doesNotMatch(re, ES2018_REGEX, `regex ${re} uses ES2018 syntax`);
+    }
+  });
+
+  test('no innerHTML / outerHTML / insertAdjacentHTML / document.write at all', () => {
+    // Text from visitors, agents and tenants must only ever reach the DOM via textContent.
+    assert.doesNotMatch(code, /\.(innerHTML|outerHTML)\s*\+?=/);
+    assert.doesNotMatch(code, /insertAdjacentHTML|document\.write|createContextualFragment|DOMParser/);
+    assert.doesNotMatch(code, /\beval\s*\(|new\s+Function\s*\(/);
+  });
+
+  test('renders in an open shadow root and exposes the test API', () => {
+    assert.match(source, /attachShadow\(\{\s*mode:\s*'open'\s*\}\)/);
+    assert.match(
+      code,
+      new RegExp(`window\\.${globalName} = \\{\\s*open: open, close: close, version: VERSION\\s*\\}`),
+    );
+  });
+
+  return { source, code };
+}
