@@ -6,6 +6,7 @@ something that was rolled back, and a socket that missed one can catch up from t
 
 import asyncio
 import logging
+import os
 import threading
 
 from asgiref.sync import async_to_sync
@@ -60,6 +61,7 @@ def group_message(event: dict) -> dict:
 SEND_TIMEOUT_SECONDS = 5
 _sender_lock = threading.Lock()
 _sender: asyncio.AbstractEventLoop | None = None
+_sender_pid = 0
 
 
 def _sender_loop() -> asyncio.AbstractEventLoop:
@@ -68,10 +70,11 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
     async_to_sync outside a server's thread (a Celery worker, say) would build a new loop,
     and with it new Redis connections, for every send; this loop keeps them.
     """
-    global _sender
+    global _sender, _sender_pid
     with _sender_lock:
-        if _sender is None:
-            _sender = asyncio.new_event_loop()
+        # A forked worker process inherits the variable but not the thread running the loop.
+        if _sender is None or _sender_pid != os.getpid():
+            _sender, _sender_pid = asyncio.new_event_loop(), os.getpid()
             threading.Thread(target=_sender.run_forever, name="channel-layer-sender", daemon=True).start()
         return _sender
 

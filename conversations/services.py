@@ -92,7 +92,7 @@ def message_add(
 _MESSAGE_STORE_SQL = """
 WITH bumped AS (
     UPDATE {conversation} SET last_seq = last_seq + 1, updated_at = clock_timestamp()
-    WHERE id = %(conversation_id)s AND tenant_id = %(tenant_id)s AND status <> 'closed'
+    WHERE id = %(conversation_id)s AND tenant_id = %(tenant_id)s AND status <> %(closed)s
     RETURNING id, tenant_id, last_seq
 ), message AS (
     INSERT INTO {message}
@@ -135,6 +135,7 @@ def _message_store(*, conversation, direction, text, agent_name, telegram_messag
         "conversation_id": conversation.id,
         "kind": OutboxEvent.Kind.MESSAGE_ADDED,
         "pending": OutboxEvent.Status.PENDING,
+        "closed": Conversation.Status.CLOSED,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
