@@ -209,7 +209,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
     returns; then every message event whose seq was already sent is dropped.
     """
 
-    last_seq = 0  # of the newest message sent on this socket
+    last_seq = 0  # of the newest message sent with the backlog
 
     async def _authorize(self) -> Conversation | None:
         claims = self._token_claims()
@@ -247,11 +247,11 @@ class V2ConversationConsumer(V1ConversationConsumer):
         await super()._opening()
 
     async def conversation_event(self, message):
+        # Only the backlog is compared against: live events of one conversation come from
+        # several senders and may cross (seq 8 before 7); the widget resyncs on a gap.
         seq = message["event"].get("seq")
-        if seq is not None:
-            if seq <= self.last_seq:
-                return  # already sent with the backlog
-            self.last_seq = seq
+        if seq is not None and seq <= self.last_seq:
+            return  # already sent with the backlog
         await super().conversation_event(message)
 
     def shape(self, event: dict) -> dict:

@@ -4,6 +4,7 @@ Handlers live in the apps that own the side effect (telegram_bridge); the worker
 drains the outbox is in conversations/tasks.py.
 """
 
+import logging
 from collections.abc import Callable
 
 from django.core.cache import cache
@@ -11,6 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEvent], None]
 WAKE_FLAG_SECONDS = 10
@@ -58,5 +61,9 @@ def _wake_worker(tenant_id: int, conversation_id) -> None:
     costs one task, not one each. The flag expires, and the sweep covers a lost task."""
     from conversations.tasks import outbox_drain_conversation
 
-    if cache.add(wake_flag(conversation_id), 1, timeout=WAKE_FLAG_SECONDS):
-        outbox_drain_conversation.delay(tenant_id=tenant_id, conversation_id=str(conversation_id))
+    try:
+        if cache.add(wake_flag(conversation_id), 1, timeout=WAKE_FLAG_SECONDS):
+            outbox_drain_conversation.delay(tenant_id=tenant_id, conversation_id=str(conversation_id))
+    except Exception:
+        # The event is stored; the sweep delivers it. The write that woke us must not fail.
+        logger.exception("could not wake a worker for conversation %s", conversation_id)

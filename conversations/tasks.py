@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Min
 from django.utils import timezone
 from prometheus_client import Counter
@@ -68,9 +68,18 @@ def _claim_head(conversation_id) -> OutboxEvent | None:
 
 
 def _handle(event: OutboxEvent) -> None:
+    # Handlers keep each step Telegram confirmed (a topic, a post) in this transaction, so
+    # a refusal later on must not roll them back; only a failed statement, which breaks
+    # the transaction, goes back to this savepoint.
+    savepoint = transaction.savepoint()
     try:
         for handler in handlers_for(event.kind):
             handler(event)
+    except DatabaseError as exc:
+        transaction.savepoint_rollback(savepoint)
+        transaction.set_rollback(False)
+        logger.exception("outbox event %s (%s) failed in the database", event.pk, event.kind)
+        _schedule_retry(event, delay=backoff_seconds(event.attempts + 1), error=repr(exc))
     except RetryLater as exc:
         _schedule_retry(event, delay=exc.seconds, error=str(exc), counts=exc.counts)
     except Exception as exc:

@@ -32,11 +32,13 @@ def reserve_post(*, bot_id: str, chat_id: int) -> float:
     if paused_until and paused_until > time.time():
         return paused_until - time.time()
     # A burst plus a steady pace whose worst case in any minute (second) is the budget.
-    per_minute = settings.TELEGRAM_GROUP_POSTS_PER_MINUTE
-    wait = ratelimit.reserve(
-        budget=f"tg:group:{bot_id}:{chat_id}", burst=GROUP_BURST, interval_seconds=60 / (per_minute - GROUP_BURST)
-    )
+    # The bot's budget first: it refills within a second, so a refusal there wastes no
+    # slot of the group's scarce one.
+    per_second = settings.TELEGRAM_BOT_POSTS_PER_SECOND
+    wait = ratelimit.reserve(budget=f"tg:bot:{bot_id}", burst=BOT_BURST, interval_seconds=1 / (per_second - BOT_BURST))
     if wait:
         return wait
-    per_second = settings.TELEGRAM_BOT_POSTS_PER_SECOND
-    return ratelimit.reserve(budget=f"tg:bot:{bot_id}", burst=BOT_BURST, interval_seconds=1 / (per_second - BOT_BURST))
+    per_minute = settings.TELEGRAM_GROUP_POSTS_PER_MINUTE
+    return ratelimit.reserve(
+        budget=f"tg:group:{bot_id}:{chat_id}", burst=GROUP_BURST, interval_seconds=60 / (per_minute - GROUP_BURST)
+    )

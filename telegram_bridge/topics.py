@@ -59,7 +59,9 @@ def header_markup(conversation: Conversation) -> dict | None:
 
 
 def _save(conversation: Conversation, *fields: str) -> None:
-    # Each step is kept as soon as Telegram confirmed it, so a retry does not redo it.
+    # Each step is recorded as soon as Telegram confirmed it, in the drain's transaction:
+    # a later refusal keeps it, so a retry does not redo it (a crash before the commit
+    # does lose it, and the step is repeated).
     with transaction.atomic():
         Conversation.objects.filter(pk=conversation.pk).update(**{f: getattr(conversation, f) for f in fields})
 

@@ -32,7 +32,7 @@ def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None
     chat_id = message.get("chat", {}).get("id")
     if chat_id != bridge.support_chat_id or not message.get("is_topic_message"):
         return None  # another chat, or General
-    return Conversation.objects.filter(thread_id=message.get("message_thread_id")).first()
+    return Conversation.objects.filter(chat_id=chat_id, thread_id=message.get("message_thread_id")).first()
 
 
 def _hint(conversation: Conversation, key: str, **variables) -> None:

@@ -150,3 +150,18 @@ def test_a_burst_of_events_queues_one_drain_task(default_tenant, settings):
     outbox_drain_conversation.run(tenant_id=default_tenant.id, conversation_id=str(conversation.pk))
     message_for(conversation, text="after the drain")
     assert broker.llen(queue) == 2
+
+
+def test_a_database_error_in_a_handler_is_retried_and_keeps_the_drain_usable(in_default_tenant, handled):
+    from django.db import connection
+
+    def broken_sql(event):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    outbox.outbox_handler(Kind.CONVERSATION_STARTED)(broken_sql)
+    conversation = conversation_for(in_default_tenant)
+    drain_conversation(conversation.pk)
+    event = OutboxEvent.objects.get()
+    assert (event.status, event.attempts) == ("pending", 1)
+    assert "no_such_table" in event.last_error

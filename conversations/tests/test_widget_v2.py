@@ -593,3 +593,23 @@ async def test_markup_round_trips_as_text(tenant_a):
     socket, _ = await connect(await database_sync_to_async(token_for)(tenant_a.conversation), after_seq=2)
     assert [frame["text"] for frame in await receive_until_welcome(socket)] == [XSS]
     await socket.disconnect()
+
+
+@ws
+async def test_live_events_that_cross_on_the_way_are_both_delivered(async_client, tenant_a):
+    from channels.layers import get_channel_layer
+
+    from conversations import realtime
+
+    token = await token_over_http(async_client, tenant_a.conversation)
+    socket, connected = await connect(token)
+    assert connected
+    await receive_until_welcome(socket)
+    layer = get_channel_layer()
+    group = realtime.conversation_group(tenant_a.conversation.id)
+    # Two senders (a worker and a socket) whose broadcasts arrive in the other order.
+    for seq in (8, 7):
+        event = {"direction": "OUTBOUND", "text": f"seq {seq}", "id": seq, "ts": "", "seq": seq}
+        await layer.group_send(group, realtime.group_message(event))
+    assert [(await receive_event(socket))["seq"] for _ in range(2)] == [8, 7]
+    await socket.disconnect()
