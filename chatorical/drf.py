@@ -1,10 +1,13 @@
-"""What every DRF view of the /api/v2 API shares: the error shape and the tenant context."""
+"""What every DRF view of the /api/v2 API shares: the error shape (and its schema), the
+tenant context, pagination and strict text fields."""
 
 from contextlib import ExitStack
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
@@ -75,3 +78,33 @@ class TenantApiView(APIView):
         ratelimit.enforce(name="api_key", tenant=tenant, kind="tenant", value=str(tenant.pk))
         # For what runs after the view returned (Django's log line of an error response).
         request._request.tenant = request.auth.tenant
+
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(required=False, help_text="Per field, for code `invalid`."),
+            },
+        )
+    },
+)
+
+
+class PagePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses a JSON number or boolean instead of turning it into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

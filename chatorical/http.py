@@ -1,8 +1,11 @@
 """Request parsing shared by the plain-Django JSON views."""
 
+import hmac
 import json
 import re
 from functools import wraps
+
+from django.conf import settings
 
 from chatorical.errors import ApiError, error_response
 
@@ -60,3 +63,25 @@ def allow_methods(*methods: str):
         return wrapper
 
     return decorator
+
+
+def service_token_valid(request) -> bool:
+    """Whether the request carries `Authorization: Bearer $SERVICE_TOKEN`."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.SERVICE_TOKEN
+    # Constant-time, so the token cannot be guessed byte by byte from response times.
+    return (
+        bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+    )
+
+
+def service_token_required(view):
+    """For the legacy admin endpoints of the default tenant."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not service_token_valid(request):
+            raise ApiError(401, "invalid_service_token", "Send `Authorization: Bearer <SERVICE_TOKEN>`.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

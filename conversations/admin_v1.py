@@ -4,16 +4,13 @@ Listing, exporting and bulk-deleting conversations; shapes are those of the /api
 (conversations/serializers.py).
 """
 
-import hmac
 import uuid
-from functools import wraps
 
-from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chatorical.errors import ApiError
-from chatorical.http import allow_methods, json_body
+from chatorical.http import allow_methods, json_body, service_token_required
 from chatorical.middleware import default_tenant_view
 from conversations import selectors, services
 from conversations.models import Conversation
@@ -23,21 +20,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000
 MAX_BULK_DELETE = 1000
-
-
-def service_token_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        expected = settings.SERVICE_TOKEN
-        # Constant-time, so the token cannot be guessed byte by byte from response times.
-        if not (
-            expected and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
-        ):
-            raise ApiError(401, "invalid_service_token", "Send `Authorization: Bearer <SERVICE_TOKEN>`.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:

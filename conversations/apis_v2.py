@@ -7,12 +7,11 @@ Thin views over conversations.selectors and conversations.services; the OpenAPI 
 import logging
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from chatorical.drf import TenantApiView
+from chatorical.drf import ErrorSerializer, PagePagination, StrictCharField, TenantApiView
 from chatorical.errors import ApiError
 from conversations import selectors, services
 from conversations.models import Conversation, Message
@@ -44,15 +43,6 @@ class MessagePageSerializer(serializers.Serializer):
     )
 
 
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses a JSON number or boolean instead of turning it into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class MessageCreateSerializer(serializers.Serializer):
     text = StrictCharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
 
@@ -61,21 +51,6 @@ class UsageSerializer(serializers.Serializer):
     period_start = serializers.DateTimeField()
     conversations = serializers.IntegerField(help_text="Conversations started since period_start.")
     messages = serializers.IntegerField(help_text="Messages, both directions, since period_start.")
-
-
-ErrorSerializer = inline_serializer(
-    "Error",
-    {
-        "error": inline_serializer(
-            "ErrorBody",
-            {
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(required=False, help_text="Per field, for code `invalid`."),
-            },
-        )
-    },
-)
 
 
 def _errors(*statuses: int) -> dict:
@@ -88,12 +63,6 @@ def _errors(*statuses: int) -> dict:
         409: "The conversation is closed.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (401, 403, *statuses)}
-
-
-class PagePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class ExportPagination(PagePagination):

@@ -4,7 +4,6 @@ start -> topic -> welcome -> token, each step timed; the synthetic conversation 
 closed (which closes its topic) so the support group is left tidy.
 """
 
-import hmac
 import time
 
 from django.conf import settings
@@ -12,6 +11,7 @@ from django.http import JsonResponse
 
 from chatorical import tenancy
 from chatorical.errors import error_response
+from chatorical.http import service_token_valid
 from conversations import services
 from conversations.models import Conversation
 from conversations.tasks import drain_conversation
@@ -30,8 +30,7 @@ def _tenant_for(request):
     slug = request.GET.get("tenant")
     if not slug or slug == settings.DEFAULT_TENANT_SLUG:
         return tenant_get_default()
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not settings.SERVICE_TOKEN or not hmac.compare_digest(token.encode(), settings.SERVICE_TOKEN.encode()):
+    if not service_token_valid(request):
         return None
     return tenant_get_active(slug=slug)
 

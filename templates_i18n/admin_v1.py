@@ -12,9 +12,8 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chatorical.errors import ApiError
-from chatorical.http import allow_methods, json_body
+from chatorical.http import allow_methods, json_body, service_token_required
 from chatorical.middleware import default_tenant_view
-from conversations.admin_v1 import service_token_required
 from templates_i18n import selectors, services
 from templates_i18n.serializers import TextSerializer
 

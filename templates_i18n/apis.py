@@ -15,9 +15,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from chatorical.drf import TenantApiView
+from chatorical.drf import ErrorSerializer, PagePagination, TenantApiView
 from chatorical.errors import ApiError
-from conversations.apis_v2 import ErrorSerializer, PagePagination
 from templates_i18n import selectors, services
 from templates_i18n.catalog import CATALOGS, allowed_placeholders
 from templates_i18n.serializers import (

@@ -4,7 +4,7 @@ these shapes. Input serializers check only types; what a valid text is, the serv
 
 from rest_framework import serializers
 
-from conversations.apis_v2 import StrictCharField
+from chatorical.drf import StrictCharField
 from templates_i18n.models import MessageTemplate
 
 FALLBACK_STEPS = ["exact", "language", "tenant_default", "builtin_locale", "legacy", "builtin", "draft"]

@@ -26,3 +26,11 @@ def test_deep_health_names_the_failing_step(client, agents):
 
 def test_another_tenants_deep_check_needs_the_service_token(client, agents, other_tenant):
     assert client.get("/health/deep?tenant=acme").status_code == 403
+
+
+def test_the_service_token_opens_another_tenants_deep_check(client, agents, other_tenant, settings):
+    response = client.get("/health/deep?tenant=acme", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}")
+    body = response.json()
+    assert body["tenant"] == "acme"
+    assert response.status_code == 503, "acme has no bot, so no topic"
+    assert [step["step"] for step in body["steps"] if not step["ok"]] == ["topic"]
