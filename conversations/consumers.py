@@ -9,6 +9,7 @@ import logging
 import re
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -57,6 +58,16 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self._opening()
+
+    async def dispatch(self, message):
+        # Channels' own dispatch first closes stale database connections by a hop to its
+        # one sync thread, for every frame and every event: under load that hop serialised
+        # all the sockets of a process. This consumer reaches the database only through
+        # database_sync_to_async, which closes them in the thread that uses them.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
