@@ -12,7 +12,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
-from django.db.models import Min
+from django.db.models import Subquery
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -55,14 +55,19 @@ def backoff_seconds(attempts: int) -> float:
 
 
 def _claim_head(conversation_id) -> OutboxEvent | None:
-    head_id = OutboxEvent.objects.filter(conversation_id=conversation_id, status=OutboxEvent.Status.PENDING).aggregate(
-        head=Min("id")
-    )["head"]
-    if head_id is None:
-        return None
+    # One statement: the subquery names the oldest pending event and the lock takes that
+    # one or nothing, so a head that another worker holds is never passed over for the
+    # event behind it. The tenant and the conversation, which handlers act on, come along
+    # in the same round trip, unlocked.
+    head = OutboxEvent.objects.filter(conversation_id=conversation_id, status=OutboxEvent.Status.PENDING).order_by("id")
     return (
-        OutboxEvent.objects.select_for_update(skip_locked=True)
-        .filter(pk=head_id, status=OutboxEvent.Status.PENDING, available_at__lte=timezone.now())
+        OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("tenant", "conversation")
+        .filter(
+            pk=Subquery(head.values("id")[:1]),
+            status=OutboxEvent.Status.PENDING,
+            available_at__lte=timezone.now(),
+        )
         .first()
     )
 

@@ -1,18 +1,18 @@
 """Outbox handlers: what each domain event does in the tenant's support group."""
 
 import logging
+from itertools import takewhile
 
-from django.db import transaction
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from chatorical import tenancy
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import outbox_handler
 from telegram_bridge import topics
 from telegram_bridge.bridge import Bridge
 from telegram_bridge.models import TelegramDelivery
 from telegram_bridge.text import TELEGRAM_TEXT_LIMIT, split_text, utf16_length
-from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +20,13 @@ Kind = OutboxEvent.Kind
 
 
 def _bridge_and_conversation(event: OutboxEvent) -> tuple[Bridge | None, Conversation]:
-    tenant = Tenant.objects.get(pk=tenancy.require_tenant().id)
-    conversation = Conversation.objects.get(pk=event.conversation_id)
-    return Bridge.for_tenant(tenant), conversation
+    # The worker's claim read both with the event (conversations/tasks.py).
+    return Bridge.for_tenant(event.tenant), event.conversation
+
+
+def _parts_sent(event: OutboxEvent) -> QuerySet:
+    """The parts of the event's post that Telegram confirmed on an earlier try."""
+    return TelegramDelivery.objects.filter(event=event).values_list("part", flat=True)
 
 
 @outbox_handler(Kind.CONVERSATION_STARTED)
@@ -52,19 +56,34 @@ def on_conversation_closed(event: OutboxEvent) -> None:
 def on_agent_hint(event: OutboxEvent) -> None:
     bridge, conversation = _bridge_and_conversation(event)
     if bridge:
-        _deliver(bridge, conversation, [event], event.payload["text"], history_before_seq=conversation.last_seq + 1)
+        _deliver(
+            bridge,
+            conversation,
+            [event],
+            event.payload["text"],
+            history_before_seq=conversation.last_seq + 1,
+            sent=set(_parts_sent(event)),
+        )
 
 
 @outbox_handler(Kind.MESSAGE_ADDED)
 def on_message_added(event: OutboxEvent) -> None:
     bridge, conversation = _bridge_and_conversation(event)
-    message = Message.objects.filter(pk=event.payload["message_id"]).first()
-    if bridge is None or message is None or message.telegram_message_id is not None:
+    if bridge is None:
+        return
+    message = (
+        Message.objects.filter(pk=event.payload["message_id"])
+        .annotate(sent_parts=ArraySubquery(_parts_sent(event)))
+        .first()
+    )
+    if message is None or message.telegram_message_id is not None:
         return  # an agent's message from Telegram is already there
+    sent = set(message.sent_parts)
     events, text = [event], _post_text(message)
-    if message.direction == Message.Direction.INBOUND:
+    # A long text half sent is finished alone.
+    if message.direction == Message.Direction.INBOUND and not sent:
         events, text = _merge_backlog(event, message)
-    _deliver(bridge, conversation, events, text, history_before_seq=message.seq)
+    _deliver(bridge, conversation, events, text, history_before_seq=message.seq, sent=sent)
 
 
 def _post_text(message: Message) -> str:
@@ -76,18 +95,18 @@ def _post_text(message: Message) -> str:
 def _merge_backlog(head: OutboxEvent, message: Message) -> tuple[list[OutboxEvent], str]:
     """When visitor messages queue up behind the group's send budget, the consecutive ones
     go out as one post, so the backlog drains at the budget's pace without reordering."""
-    if TelegramDelivery.objects.filter(event=head).exists():
-        return [head], message.text  # a long text half sent: finish it alone
     following = (
         OutboxEvent.objects.select_for_update(skip_locked=True)
         .filter(conversation_id=head.conversation_id, status=OutboxEvent.Status.PENDING, id__gt=head.id)
         .order_by("id")[:50]
     )
+    candidates = list(takewhile(lambda candidate: candidate.kind == Kind.MESSAGE_ADDED, following))
+    messages = (
+        Message.objects.in_bulk([candidate.payload["message_id"] for candidate in candidates]) if candidates else {}
+    )
     events, texts, units = [head], [message.text], utf16_length(message.text)
-    for candidate in following:
-        if candidate.kind != Kind.MESSAGE_ADDED:
-            break
-        next_message = Message.objects.filter(pk=candidate.payload["message_id"]).first()
+    for candidate in candidates:
+        next_message = messages.get(candidate.payload["message_id"])
         if next_message is None or next_message.direction != Message.Direction.INBOUND:
             break
         units += 1 + utf16_length(next_message.text)
@@ -99,19 +118,25 @@ def _merge_backlog(head: OutboxEvent, message: Message) -> tuple[list[OutboxEven
 
 
 def _deliver(
-    bridge: Bridge, conversation: Conversation, events: list[OutboxEvent], text: str, *, history_before_seq: int
+    bridge: Bridge,
+    conversation: Conversation,
+    events: list[OutboxEvent],
+    text: str,
+    *,
+    history_before_seq: int,
+    sent: set[int],
 ) -> None:
-    """Posts `text` (in parts if long) for `events`, skipping parts sent by an earlier try."""
+    """Posts `text` (in parts if long) for `events`, skipping the `sent` parts of the first
+    event, which an earlier try posted."""
     head = events[0]
-    sent = set(TelegramDelivery.objects.filter(event=head).values_list("part", flat=True))
     for part, chunk in enumerate(split_text(text)):
         if part in sent or not chunk.strip():
             continue
         message_id = topics.topic_post(bridge, conversation, chunk, history_before_seq=history_before_seq)
-        with transaction.atomic():
-            TelegramDelivery.objects.create(
-                tenant_id=head.tenant_id, event=head, part=part, telegram_message_id=message_id
-            )
+        # In the drain's transaction, so a later refusal keeps it and a retry skips this
+        # part. No savepoint of its own: a failed insert goes back to the worker's savepoint
+        # around the handler, which drops this try's deliveries anyway.
+        TelegramDelivery.objects.create(tenant_id=head.tenant_id, event=head, part=part, telegram_message_id=message_id)
     merged = [event.pk for event in events[1:]]
     if merged:
         OutboxEvent.objects.filter(pk__in=merged).update(status=OutboxEvent.Status.DONE, processed_at=timezone.now())

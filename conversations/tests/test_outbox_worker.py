@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chatorical import tenancy
@@ -123,6 +123,34 @@ def test_two_workers_never_handle_one_conversation_at_once(default_tenant, monke
         assert not OutboxEvent.objects.filter(status="pending").exists()
     assert overlaps == []
     assert order == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_head_held_by_another_worker_is_not_passed_over(default_tenant, handled):
+    outbox.outbox_handler(Kind.MESSAGE_ADDED)(lambda event: handled.append(event.pk))
+    conversation = conversation_for(default_tenant)
+    message_for(conversation, text="behind the head")
+    held, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        try:
+            with tenancy.tenant_context(default_tenant), transaction.atomic():
+                OutboxEvent.objects.select_for_update().get(kind=Kind.CONVERSATION_STARTED)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with tenancy.tenant_context(default_tenant):
+            assert drain_conversation(conversation.pk) == 0
+    finally:
+        release.set()
+        thread.join()
+    assert handled == [], "the free event behind a held head waits for it"
 
 
 def test_sweep_finds_due_events_of_every_tenant(default_tenant, other_tenant, handled):
