@@ -64,13 +64,12 @@ Calling it:
     ratelimit.enforce(name="webhook", tenant=tenant, kind="tenant", value=str(tenant.id))
 """
 
-import asyncio
+import functools
 import hashlib
 import logging
 import math
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from ipaddress import ip_address, ip_network
 
 import redis
@@ -78,7 +77,9 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from prometheus_client import Counter
+from redis.exceptions import NoScriptError
 
+from chatorical.batching import Batcher, per_event_loop
 from chatorical.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -233,12 +234,13 @@ def check(*, name: str, tenant, kind: str, value: str) -> Decision:
 
 
 async def check_async(*, name: str, tenant, kind: str, value: str) -> Decision:
-    """check() on the asyncio client, for consumers."""
+    """check() on the asyncio client, for consumers. Checks made while others are on
+    their way go to Redis together, in one pipeline."""
     if not settings.RATE_LIMIT_REDIS_URL:
         return Decision(allowed=True)
     key, args = _key_and_args(name=name, tenant=tenant, kind=kind, value=value)
     try:
-        result = await _async_script(settings.RATE_LIMIT_REDIS_URL)(keys=[key], args=args)
+        result = await _async_checks(settings.RATE_LIMIT_REDIS_URL).submit((key, args))
     except redis.RedisError as error:
         return _unavailable(name=name, error=error)
     return _decision(name=name, tenant=tenant, kind=kind, result=result)
@@ -373,7 +375,7 @@ def _note_available() -> None:
         _down_since = None
 
 
-@lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=4)
 def _sync_script(url: str):
     pool = redis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
     return redis.Redis(connection_pool=pool).register_script(_SCRIPT)
@@ -381,18 +383,36 @@ def _sync_script(url: str):
 
 # Asyncio connections belong to the event loop that opened them: one per daphne process,
 # one per test.
-_async_scripts: dict[tuple[asyncio.AbstractEventLoop, str], object] = {}
+_async_checkers = per_event_loop(dict)
 
 
-def _async_script(url: str):
-    loop = asyncio.get_running_loop()
-    script = _async_scripts.get((loop, url))
-    if script is None:
-        for stale in [key for key in _async_scripts if key[0].is_closed()]:
-            del _async_scripts[stale]
+def _async_checks(url: str) -> Batcher:
+    checkers = _async_checkers()
+    if url not in checkers:
         pool = aioredis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
-        script = _async_scripts[(loop, url)] = aioredis.Redis(connection_pool=pool).register_script(_SCRIPT)
-    return script
+        script = aioredis.Redis(connection_pool=pool).register_script(_SCRIPT)
+        checkers[url] = Batcher(
+            functools.partial(_run_checks, script), max_batch=CHECK_BATCH_MAX, max_in_flight=CHECK_BATCHES_IN_FLIGHT
+        )
+    return checkers[url]
+
+
+CHECK_BATCH_MAX = 200
+CHECK_BATCHES_IN_FLIGHT = 1
+
+
+async def _run_checks(script, checks: list[tuple[str, list]]) -> list:
+    """Runs the script once per (key, args) in one round trip; loads it if Redis lost it."""
+    client = script.registered_client
+    for _ in range(2):
+        async with client.pipeline(transaction=False) as pipeline:
+            for key, args in checks:
+                pipeline.evalsha(script.sha, 1, key, *args)
+            results = await pipeline.execute(raise_on_error=False)
+        if not any(isinstance(result, NoScriptError) for result in results):
+            break
+        await client.script_load(_SCRIPT)  # Redis was restarted or flushed
+    return results
 
 
 # Budgets of calls we make ourselves (Telegram's send limits) run the same script without a

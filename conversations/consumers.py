@@ -18,7 +18,7 @@ from chatorical import ratelimit
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
-from conversations import realtime, selectors, services
+from conversations import batching, realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
@@ -164,13 +164,12 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self._error("error_unknown_frame", 'Send {"type": "message", "text": "..."}.')
             return
         try:
-            message = await run_for_tenant(
-                self.tenant,
-                services.message_add,
-                conversation=self.conversation,
-                direction=Message.Direction.INBOUND,
-                text=content.get("text"),
-                fan_out=False,
+            text = services.clean_message_text(content.get("text"))
+            message = await batching.message_add(
+                tenant=self.tenant,
+                message=services.NewMessage(
+                    conversation=self.conversation, direction=Message.Direction.INBOUND, text=text
+                ),
             )
         except ApiError as exc:
             await self._error(f"error_{exc.code}", exc.message)

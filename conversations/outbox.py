@@ -43,7 +43,7 @@ def event_record(*, conversation, kind: str, payload: dict | None = None) -> Out
         payload=payload or {},
         available_at=timezone.now(),
     )
-    wake_on_commit(tenant_id=event.tenant_id, conversation_id=event.conversation_id)
+    wake_on_commit(tenant_id=event.tenant_id, conversation_ids=[event.conversation_id])
     return event
 
 
@@ -51,19 +51,32 @@ def wake_flag(conversation_id) -> str:
     return f"outbox:wake:{conversation_id}"
 
 
-def wake_on_commit(*, tenant_id: int, conversation_id) -> None:
-    """Wakes a worker for the conversation once the caller's transaction commits."""
-    transaction.on_commit(lambda: _wake_worker(tenant_id, conversation_id))
+def wake_on_commit(*, tenant_id: int, conversation_ids) -> None:
+    """Wakes a worker for each conversation once the caller's transaction commits."""
+    conversation_ids = list(conversation_ids)
+    if conversation_ids:
+        transaction.on_commit(lambda: _wake_workers(tenant_id, conversation_ids))
 
 
-def _wake_worker(tenant_id: int, conversation_id) -> None:
-    """Queues a drain of the conversation unless one is queued already: a burst of events
+def _wake_workers(tenant_id: int, conversation_ids: list) -> None:
+    """Queues a drain of each conversation unless one is queued already: a burst of events
     costs one task, not one each. The flag expires, and the sweep covers a lost task."""
     from conversations.tasks import outbox_drain_conversation
 
     try:
-        if cache.add(wake_flag(conversation_id), 1, timeout=WAKE_FLAG_SECONDS):
+        for conversation_id in _wake_flags_set(conversation_ids):
             outbox_drain_conversation.delay(tenant_id=tenant_id, conversation_id=str(conversation_id))
     except Exception:
-        # The event is stored; the sweep delivers it. The write that woke us must not fail.
-        logger.exception("could not wake a worker for conversation %s", conversation_id)
+        # The events are stored; the sweep delivers them. The write that woke us must not fail.
+        logger.exception("could not wake a worker for conversations %s", conversation_ids)
+
+
+def _wake_flags_set(conversation_ids: list) -> list:
+    """Sets the wake flags of the conversations; returns those whose flag was not set yet.
+    On Redis, in one round trip for the whole batch."""
+    if not hasattr(cache, "client"):  # the in-process cache of an embedded run
+        return [c for c in conversation_ids if cache.add(wake_flag(c), 1, timeout=WAKE_FLAG_SECONDS)]
+    pipeline = cache.client.get_client(write=True).pipeline(transaction=False)
+    for conversation_id in conversation_ids:
+        pipeline.set(cache.make_key(wake_flag(conversation_id)), 1, nx=True, ex=WAKE_FLAG_SECONDS)
+    return [c for c, was_set in zip(conversation_ids, pipeline.execute(), strict=True) if was_set]

@@ -3,6 +3,7 @@ and fans the visible part out to the conversation's sockets once it commits."""
 
 import functools
 import logging
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -17,7 +18,7 @@ from conversations.outbox import event_record, wake_on_commit
 logger = logging.getLogger(__name__)
 
 
-def _clean_text(text, *, field: str = "text") -> str:
+def clean_message_text(text, *, field: str = "text") -> str:
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "empty_text", f"`{field}` must be a non-empty string.")
     if len(text) > settings.MESSAGE_MAX_CHARS:
@@ -42,7 +43,7 @@ def _lock(conversation: Conversation) -> Conversation:
 
 def _ensure_open(conversation: Conversation) -> None:
     if conversation.is_closed:
-        raise ApiError(409, "conversation_closed", "This conversation is closed.")
+        raise conversation_closed_error()
 
 
 @transaction.atomic
@@ -56,6 +57,21 @@ def conversation_start(
     return conversation
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """One message for messages_add."""
+
+    conversation: Conversation
+    direction: str
+    text: str
+    agent_name: str = ""
+    telegram_message_id: int | None = None
+
+
+def conversation_closed_error() -> ApiError:
+    return ApiError(409, "conversation_closed", "This conversation is closed.")
+
+
 def message_add(
     *,
     conversation: Conversation,
@@ -66,24 +82,37 @@ def message_add(
     fan_out: bool = True,
 ) -> Message:
     """Stores a message with the next seq and its MessageAdded event, then (on commit) fans
-    it out and wakes a worker. The hot path of every chat message: see _message_store.
-
-    `fan_out=False` is for the socket consumer, which sends the event from its event loop
-    itself rather than hold a database thread while the loop does it."""
-    text = _clean_text(text)
-    message = _message_store(
+    it out and wakes a worker. The hot path of every chat message: see _messages_store."""
+    new = NewMessage(
         conversation=conversation,
         direction=direction,
         text=text,
         agent_name=agent_name,
         telegram_message_id=telegram_message_id,
     )
+    (message,) = messages_add(messages=[new], fan_out=fan_out)
     if message is None:
-        raise ApiError(409, "conversation_closed", "This conversation is closed.")
-    wake_on_commit(tenant_id=message.tenant_id, conversation_id=conversation.id)
-    if fan_out:
-        realtime.broadcast_on_commit(conversation.id, realtime.message_event(message))
+        raise conversation_closed_error()
     return message
+
+
+def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Message | None]:
+    """message_add for several messages of the tenant at once, in one database round trip:
+    one result per message, in order, None where the conversation is closed. A text that
+    is empty or too long raises for all, so callers batching many check each first with
+    clean_message_text.
+
+    `fan_out=False` is for the socket consumers, which send the event from their event
+    loop themselves rather than hold a database thread while the loop does it."""
+    messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
+    stored = _messages_store(messages)
+    woken = {message.conversation_id for message in stored if message is not None}
+    wake_on_commit(tenant_id=tenancy.require_tenant().id, conversation_ids=woken)
+    if fan_out:
+        for message in stored:
+            if message is not None:
+                realtime.broadcast_on_commit(message.conversation_id, realtime.message_event(message))
+    return stored
 
 
 # One statement, so one round trip and atomic without a transaction of its own: bump the
@@ -112,52 +141,83 @@ SELECT id, seq, created_at FROM message
 """
 
 
-def _message_store(*, conversation, direction, text, agent_name, telegram_message_id) -> Message | None:
+def _messages_store(messages: list[NewMessage]) -> list[Message | None]:
     tenant = tenancy.require_tenant()
-    if conversation.tenant_id != tenant.id:
-        raise tenancy.TenantMismatch(f"conversation of tenant {conversation.tenant_id} written as tenant {tenant.id}")
-    fields = {
-        "tenant_id": tenant.id,
-        "conversation": conversation,
-        "direction": direction,
-        "text": text,
-        "agent_name": agent_name,
-        "telegram_message_id": telegram_message_id,
-    }
+    for new in messages:
+        if new.conversation.tenant_id != tenant.id:
+            raise tenancy.TenantMismatch(
+                f"conversation of tenant {new.conversation.tenant_id} written as tenant {tenant.id}"
+            )
     if connection.vendor != "postgresql":
-        return _message_store_portable(**fields)
+        return [_message_store_portable(tenant_id=tenant.id, new=new) for new in messages]
     sql = _MESSAGE_STORE_SQL.format(
         conversation=Conversation._meta.db_table, message=Message._meta.db_table, event=OutboxEvent._meta.db_table
     )
-    params = {
-        **fields,
-        "conversation": None,
-        "conversation_id": conversation.id,
+    # Row locks are taken in one order (by conversation) in every batch, so two processes'
+    # batches cannot deadlock; the sort is stable, so a conversation's messages keep theirs.
+    order = sorted(range(len(messages)), key=lambda index: messages[index].conversation.id)
+    params = [_message_store_params(tenant_id=tenant.id, new=messages[index]) for index in order]
+    stored: list[Message | None] = [None] * len(messages)
+    with connection.cursor() as cursor:
+        # psycopg pipelines executemany: all the statements go in one round trip, and run
+        # in one implicit transaction, so a failure stores none of them.
+        raw = cursor.cursor
+        raw.executemany(sql, params, returning=True)
+        for index in order:
+            row = raw.fetchone()
+            if row is not None:
+                stored[index] = _message_stored(tenant_id=tenant.id, new=messages[index], row=row)
+            raw.nextset()
+    return stored
+
+
+def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
+    return {
+        "tenant_id": tenant_id,
+        "conversation_id": new.conversation.id,
+        "direction": new.direction,
+        "text": new.text,
+        "agent_name": new.agent_name,
+        "telegram_message_id": new.telegram_message_id,
         "kind": OutboxEvent.Kind.MESSAGE_ADDED,
         "pending": OutboxEvent.Status.PENDING,
         "closed": Conversation.Status.CLOSED,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
+
+
+def _message_stored(*, tenant_id: int, new: NewMessage, row: tuple) -> Message:
     message_id, seq, created_at = row
-    message = Message(id=message_id, seq=seq, created_at=created_at, **fields)
+    message = Message(
+        id=message_id,
+        seq=seq,
+        created_at=created_at,
+        tenant_id=tenant_id,
+        conversation=new.conversation,
+        direction=new.direction,
+        text=new.text,
+        agent_name=new.agent_name,
+        telegram_message_id=new.telegram_message_id,
+    )
     message._state.adding, message._state.db = False, connection.alias
     return message
 
 
 @transaction.atomic
-def _message_store_portable(*, tenant_id, conversation, **fields) -> Message | None:
+def _message_store_portable(*, tenant_id: int, new: NewMessage) -> Message | None:
     """The same in several statements, for the embedded SQLite of a first local run."""
-    conversation = _lock(conversation)
+    conversation = _lock(new.conversation)
     if conversation.is_closed:
         return None
     conversation.last_seq += 1
     conversation.save(update_fields=["last_seq", "updated_at"])
     message = Message.objects.create(
-        tenant_id=tenant_id, conversation=conversation, seq=conversation.last_seq, **fields
+        tenant_id=tenant_id,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        direction=new.direction,
+        text=new.text,
+        agent_name=new.agent_name,
+        telegram_message_id=new.telegram_message_id,
     )
     OutboxEvent.objects.create(
         tenant_id=tenant_id,
@@ -184,7 +244,7 @@ def conversation_rename(*, conversation: Conversation, visitor_name: str) -> Con
 @transaction.atomic
 def conversation_note(*, conversation: Conversation, note: str) -> Conversation:
     """An internal note for the agents; it is never shown to the visitor."""
-    note = _clean_text(note, field="note")
+    note = clean_message_text(note, field="note")
     conversation = _lock(conversation)
     conversation.note = note
     conversation.save(update_fields=["note", "updated_at"])

@@ -1,5 +1,6 @@
 """The rate limiter on the real Redis: counting, isolation, backoff, concurrency, failure."""
 
+import asyncio
 import itertools
 import logging
 import threading
@@ -324,3 +325,20 @@ def test_a_websocket_scope_is_read_the_same_way(settings):
     assert scope_client_ip({"client": ["127.0.0.1", 5555], "headers": headers}) == "203.0.113.9"
     assert scope_client_ip({"client": ["203.0.113.5", 5555], "headers": headers}) == "203.0.113.5"
     assert scope_client_ip({"headers": headers}) == "203.0.113.9"
+
+
+async def test_concurrent_checks_of_sockets_count_exactly():
+    owner = tenant(ws_message={"socket": {"limit": 10}})
+    decisions = await asyncio.gather(
+        *(ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s") for _ in range(50))
+    )
+    assert sum(d.allowed for d in decisions) == 10
+    assert all(d.retry_after > 0 for d in decisions if not d.allowed)
+
+
+async def test_checks_go_on_after_redis_forgets_the_script(settings):
+    owner = tenant(ws_message={"socket": {"limit": 5}})
+    assert (await ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s")).allowed
+    redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL).script_flush()
+    decision = await ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s")
+    assert (decision.allowed, decision.unavailable) == (True, False)

@@ -84,3 +84,34 @@ def test_second_claim_is_refused(in_default_tenant):
     with pytest.raises(ApiError) as error:
         services.conversation_claim(conversation=conversation, agent_id=2, agent_name="Ben")
     assert error.value.code == "already_claimed"
+
+
+def test_messages_add_stores_a_batch_in_order_and_skips_closed_conversations(in_default_tenant):
+    first, closed, second = (services.conversation_start(tenant=in_default_tenant) for _ in range(3))
+    services.conversation_close(conversation=closed)
+    services.message_add(conversation=second, direction="INBOUND", text="earlier")
+    batch = [
+        services.NewMessage(conversation=second, direction="INBOUND", text="b1"),
+        services.NewMessage(conversation=first, direction="INBOUND", text="a1"),
+        services.NewMessage(conversation=closed, direction="INBOUND", text="lost"),
+        services.NewMessage(conversation=second, direction="OUTBOUND", text="b2", agent_name="Bob"),
+        services.NewMessage(conversation=first, direction="INBOUND", text="a2"),
+    ]
+    stored = services.messages_add(messages=batch)
+    assert [(m.text, m.seq) if m else None for m in stored] == [("b1", 2), ("a1", 1), None, ("b2", 3), ("a2", 2)]
+    assert stored[3].agent_name == "Bob" and stored[3].conversation == second
+    assert list(second.messages.order_by("seq").values_list("text", flat=True)) == ["earlier", "b1", "b2"]
+    assert not closed.messages.exists()
+    events = OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED, conversation=first).order_by("id")
+    assert [e.payload["message_id"] for e in events] == [stored[1].id, stored[4].id]
+
+
+def test_a_bad_text_refuses_the_whole_batch(in_default_tenant):
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    batch = [
+        services.NewMessage(conversation=conversation, direction="INBOUND", text="fine"),
+        services.NewMessage(conversation=conversation, direction="INBOUND", text=" "),
+    ]
+    with pytest.raises(ApiError):
+        services.messages_add(messages=batch)
+    assert not Message.objects.exists()

@@ -69,6 +69,38 @@ async def test_visitor_message_is_stored_and_echoed_in_the_v1_shape(conversation
     await second.disconnect()
 
 
+async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_order(default_tenant):
+    """Sent together, they are stored in batches (conversations/batching.py): each socket
+    still sees exactly its own messages, and each conversation's seqs follow the send order."""
+    conversations = [
+        await database_sync_to_async(conversation_for)(default_tenant, visitor_name=f"V{i}") for i in range(8)
+    ]
+    sockets = [await connect_and_skip_opening(conversation) for conversation in conversations]
+    await asyncio.gather(
+        *(
+            socket.send_json_to({"type": "message", "text": f"{i}-{n}"})
+            for n in range(3)
+            for i, socket in enumerate(sockets)
+        )
+    )
+    for i, socket in enumerate(sockets):
+        texts = [(await socket.receive_json_from(timeout=5))["text"] for _ in range(3)]
+        assert texts == [f"{i}-{n}" for n in range(3)]
+
+    def stored():
+        with tenancy.tenant_context(default_tenant):
+            return {
+                c.visitor_name: list(Message.objects.filter(conversation=c).order_by("seq").values_list("seq", "text"))
+                for c in conversations
+            }
+
+    assert await database_sync_to_async(stored)() == {
+        f"V{i}": [(n + 1, f"{i}-{n}") for n in range(3)] for i in range(8)
+    }
+    for socket in sockets:
+        await socket.disconnect()
+
+
 async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
     socket = await connect_and_skip_opening(conversation)
 

@@ -1,0 +1,103 @@
+"""The Batcher: calls that arrive while others run go together, each caller gets its own result."""
+
+import asyncio
+
+import pytest
+
+from chatorical.batching import Batcher, per_event_loop
+
+
+async def settle():
+    """Lets the tasks started so far run until they wait."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+class Recorder:
+    """A batch runner that records its batches and finishes when the test lets it."""
+
+    def __init__(self):
+        self.batches: list[list] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, items):
+        self.batches.append(items)
+        await self.release.wait()
+        return [ValueError(item) if item == "bad" else item.upper() for item in items]
+
+
+async def test_an_idle_batcher_runs_a_call_at_once():
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = Batcher(recorder, max_batch=10, max_in_flight=1)
+    assert await batcher.submit("a") == "A"
+    assert recorder.batches == [["a"]]
+
+
+async def test_calls_made_while_a_batch_runs_go_together_and_each_gets_its_result():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=3, max_in_flight=1)
+    calls = [asyncio.create_task(batcher.submit(item)) for item in "abcdef"]
+    await settle()
+    recorder.release.set()
+    assert await asyncio.gather(*calls) == list("ABCDEF")
+    assert recorder.batches == [["a"], ["b", "c", "d"], ["e", "f"]]
+
+
+async def test_batches_in_flight_are_bounded():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=100, max_in_flight=2)
+    calls = [asyncio.create_task(batcher.submit(item)) for item in "abcd"]
+    await settle()
+    assert recorder.batches == [["a"], ["b"]]
+    recorder.release.set()
+    await asyncio.gather(*calls)
+    assert recorder.batches == [["a"], ["b"], ["c", "d"]]
+
+
+async def test_an_error_result_goes_to_its_caller_alone():
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = Batcher(recorder, max_batch=10, max_in_flight=1)
+    results = await asyncio.gather(*(batcher.submit(item) for item in ["x", "bad", "y"]), return_exceptions=True)
+    assert results[0] == "X" and results[2] == "Y"
+    assert isinstance(results[1], ValueError)
+
+
+async def test_a_failed_batch_fails_its_callers_and_the_next_batch_still_runs():
+    runs = []
+
+    async def flaky(items):
+        runs.append(items)
+        if len(runs) == 1:
+            raise ConnectionError("down")
+        return items
+
+    batcher = Batcher(flaky, max_batch=10, max_in_flight=1)
+    with pytest.raises(ConnectionError):
+        await batcher.submit(1)
+    assert await batcher.submit(2) == 2
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_batch():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=10, max_in_flight=1)
+    first = asyncio.create_task(batcher.submit("a"))
+    gone, kept = asyncio.create_task(batcher.submit("b")), asyncio.create_task(batcher.submit("c"))
+    await settle()
+    gone.cancel()
+    recorder.release.set()
+    assert (await first, await kept) == ("A", "C")
+    assert recorder.batches == [["a"], ["b", "c"]]
+
+
+def test_each_event_loop_gets_its_own_instance():
+    get = per_event_loop(object)
+
+    async def twice():
+        return get(), get()
+
+    first_a, first_b = asyncio.run(twice())
+    second_a, _ = asyncio.run(twice())
+    assert first_a is first_b
+    assert first_a is not second_a

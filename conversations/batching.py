@@ -1,0 +1,49 @@
+"""The sockets' messages of one process, stored in batches.
+
+Each message from a socket costs a hop to a database thread, a statement and a Redis round
+trip to wake the outbox worker. Under load many arrive within a few milliseconds: those
+that wait while earlier batches are stored go together into one messages_add call, one
+pipelined database round trip and one Redis pipeline (chatorical/batching.py).
+"""
+
+from channels.db import database_sync_to_async
+
+from chatorical import tenancy
+from chatorical.batching import Batcher, per_event_loop
+from conversations import services
+from conversations.models import Message
+
+MESSAGE_BATCH_MAX = 100
+# Each batch in flight holds a database thread and a pooled connection.
+MESSAGE_BATCHES_IN_FLIGHT = 1
+
+
+def _store(items: list[tuple]) -> list:
+    """Stores each tenant's messages with one messages_add, acting for that tenant."""
+    results: list = [None] * len(items)
+    by_tenant: dict[int, list[int]] = {}
+    for index, (tenant, _) in enumerate(items):
+        by_tenant.setdefault(tenant.id, []).append(index)
+    for indexes in by_tenant.values():
+        with tenancy.tenant_context(items[indexes[0]][0]):
+            stored = services.messages_add(messages=[items[index][1] for index in indexes], fan_out=False)
+        for index, message in zip(indexes, stored, strict=True):
+            results[index] = message if message is not None else services.conversation_closed_error()
+    return results
+
+
+_batcher = per_event_loop(
+    lambda: Batcher(
+        database_sync_to_async(_store, thread_sensitive=False),
+        max_batch=MESSAGE_BATCH_MAX,
+        max_in_flight=MESSAGE_BATCHES_IN_FLIGHT,
+    )
+)
+
+
+async def message_add(*, tenant, message: services.NewMessage) -> Message:
+    """services.message_add for a socket consumer (without fan-out), stored together with
+    the messages other sockets of the process send at the same time. Raises ApiError as
+    message_add does; check the text with services.clean_message_text first, as a bad one
+    would fail the whole batch."""
+    return await _batcher().submit((tenant, message))
