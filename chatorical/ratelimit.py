@@ -150,61 +150,80 @@ LIMITER_ERRORS = Counter(
     ["limit"],
 )
 
-# KEYS[1]: a hash of one limited key: tat (GCRA's theoretical arrival time), level (of the
-# penalty) and until (when its block ends); times in milliseconds of Redis' clock.
-# ARGV: limit, period, max_block (0: no penalty), decay; the last three in milliseconds.
-# Returns {allowed (1 or 0), milliseconds until a retry can succeed, penalty level}.
+# KEYS: one hash per limited key, taken in order, each holding tat (GCRA's theoretical
+# arrival time), level (of the penalty) and until (when its block ends) in milliseconds of
+# Redis' clock; then any holds (hold()): keys that refuse them all while they live.
+# ARGV: for each hash, limit, period, max_block (0: no penalty), decay; the last three in
+# milliseconds. Checks pass one key and no hold; reserve() passes several of each.
+# Returns {allowed (1 or 0), milliseconds until a retry can succeed, penalty level} of the
+# first hash that refused, else of the last; the hashes after a refusal are left alone.
 _SCRIPT = """
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local max_block = tonumber(ARGV[3])
-local decay = tonumber(ARGV[4])
-local interval = period / limit
+local hashes = #ARGV / 4
+for i = hashes + 1, #KEYS do
+  local held = redis.call('PTTL', KEYS[i])
+  if held > 0 then
+    return {0, held, 0}
+  end
+end
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 
-local state = redis.call('HMGET', KEYS[1], 'tat', 'level', 'until')
-local tat = math.max(tonumber(state[1]) or now, now)
-local level = tonumber(state[2]) or 0
-local blocked_until = tonumber(state[3]) or 0
+local function take(key, limit, period, max_block, decay)
+  local interval = period / limit
 
--- Each quiet decay period since the last block ended forgives one level.
-if level > 0 and now >= blocked_until then
-  local forgiven = math.min(level, math.floor((now - blocked_until) / decay))
-  level = level - forgiven
-  blocked_until = blocked_until + forgiven * decay
-end
+  local state = redis.call('HMGET', key, 'tat', 'level', 'until')
+  local tat = math.max(tonumber(state[1]) or now, now)
+  local level = tonumber(state[2]) or 0
+  local blocked_until = tonumber(state[3]) or 0
 
--- How long until GCRA has room for one more (the microsecond absorbs float rounding).
-local wait = tat + interval - now - period
-local blocked = now < blocked_until
-local allowed = not blocked and wait <= 0.001
-local retry_after = 0
-if allowed then
-  tat = tat + interval
-else
-  -- The first refusal starts a penalty. Only a request that comes while still blocked,
-  -- instead of waiting as it was told, raises it, and each level doubles the block.
-  if blocked or level == 0 then
-    level = math.min(level + 1, 32)
+  -- Each quiet decay period since the last block ended forgives one level.
+  if level > 0 and now >= blocked_until then
+    local forgiven = math.min(level, math.floor((now - blocked_until) / decay))
+    level = level - forgiven
+    blocked_until = blocked_until + forgiven * decay
   end
-  retry_after = math.max(wait, 0)
-  if blocked and max_block > 0 then
-    retry_after = math.max(retry_after, math.min(interval * 2 ^ (level - 1), max_block))
+
+  -- How long until GCRA has room for one more (the microsecond absorbs float rounding).
+  local wait = tat + interval - now - period
+  local blocked = now < blocked_until
+  local allowed = not blocked and wait <= 0.001
+  local retry_after = 0
+  if allowed then
+    tat = tat + interval
+  else
+    -- The first refusal starts a penalty. Only a request that comes while still blocked,
+    -- instead of waiting as it was told, raises it, and each level doubles the block.
+    if blocked or level == 0 then
+      level = math.min(level + 1, 32)
+    end
+    retry_after = math.max(wait, 0)
+    if blocked and max_block > 0 then
+      retry_after = math.max(retry_after, math.min(interval * 2 ^ (level - 1), max_block))
+    end
+    blocked_until = math.max(blocked_until, now + retry_after)
   end
-  blocked_until = math.max(blocked_until, now + retry_after)
+
+  -- Formatted by hand: Lua would turn the numbers into strings of 14 significant digits.
+  redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'level', level,
+    'until', string.format('%.3f', blocked_until))
+  local ttl = math.max(tat - now, blocked_until - now + level * decay, 1)
+  redis.call('PEXPIRE', key, math.ceil(ttl))
+  if allowed then
+    return {1, 0, level}
+  end
+  return {0, math.max(math.ceil(retry_after), 1), level}
 end
 
--- Formatted by hand: Lua would turn the numbers into strings of 14 significant digits.
-redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat), 'level', level,
-  'until', string.format('%.3f', blocked_until))
-local ttl = math.max(tat - now, blocked_until - now + level * decay, 1)
-redis.call('PEXPIRE', KEYS[1], math.ceil(ttl))
-if allowed then
-  return {1, 0, level}
+local result
+for i = 1, hashes do
+  local at = (i - 1) * 4
+  result = take(KEYS[i], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]))
+  if result[1] == 0 then
+    return result
+  end
 end
-return {0, math.max(math.ceil(retry_after), 1), level}
+return result
 """
 
 
@@ -418,23 +437,57 @@ async def _run_checks(script, checks: list[tuple[str, list]]) -> list:
 # Budgets of calls we make ourselves (Telegram's send limits) run the same script without a
 # penalty: a refused reservation only learns when there is room, so callers that wait and
 # retry are served in turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
-# limits do not move with ours.
-def reserve(*, budget: str, burst: int, interval_seconds: float) -> float:
-    """Takes one call from budget `budget`: 0 when reserved, else seconds until one frees.
+# limits do not move with ours. They fail open: a budget protects the other side's limits,
+# which answer 429 themselves if we overshoot. Like the limits, they are off without Redis.
+@dataclass(frozen=True)
+class Budget:
+    """At most `burst` calls back to back, then one every `interval_seconds`; so in any
+    window of W seconds at most burst + W / interval_seconds calls pass."""
 
-    At most `burst` calls go back to back, then one every `interval_seconds`; so in any
-    window of W seconds at most burst + W / interval_seconds calls pass. Fails open: a
-    budget protects the other side's limits, which answer 429 themselves if we overshoot.
+    name: str
+    burst: int
+    interval_seconds: float
+
+
+def reserve(*, budgets: list[Budget]) -> float:
+    """Takes one call from each budget, in one round trip: 0 when all are reserved, else
+    seconds until the first that refuses, or is held, has room.
+
+    A refusal stops there: the budgets before it keep the call they gave, so the one that
+    refills fastest goes first.
     """
     if not settings.RATE_LIMIT_REDIS_URL:
         return 0.0
-    key = f"{settings.REDIS_KEY_PREFIX}:budget:{budget}"
-    period_ms = burst * interval_seconds * 1000
+    keys, args = [], []
+    for budget in budgets:
+        period_ms = budget.burst * budget.interval_seconds * 1000
+        keys.append(_budget_key(budget.name))
+        args += [budget.burst, period_ms, 0, period_ms]
+    holds = [_hold_key(budget.name) for budget in budgets]
     try:
-        allowed, retry_after_ms, _ = _sync_script(settings.RATE_LIMIT_REDIS_URL)(
-            keys=[key], args=[burst, period_ms, 0, period_ms]
-        )
+        allowed, retry_after_ms, _ = _sync_script(settings.RATE_LIMIT_REDIS_URL)(keys=keys + holds, args=args)
     except redis.RedisError as error:
-        logger.warning("send budget %s unavailable (%s); sending anyway", budget, type(error).__name__)
+        names = ", ".join(budget.name for budget in budgets)
+        logger.warning("send budgets %s unavailable (%s); sending anyway", names, type(error).__name__)
         return 0.0
     return 0.0 if allowed else retry_after_ms / 1000
+
+
+def hold(*, budget: str, seconds: float) -> None:
+    """Closes `budget` for `seconds` (the other side asked us to wait): reserve() refuses
+    it until then, without taking from any budget."""
+    if not settings.RATE_LIMIT_REDIS_URL:
+        return
+    client = _sync_script(settings.RATE_LIMIT_REDIS_URL).registered_client
+    try:
+        client.set(_hold_key(budget), 1, px=max(1, round(seconds * 1000)))
+    except redis.RedisError as error:
+        logger.warning("send budget %s cannot be held (%s)", budget, type(error).__name__)
+
+
+def _budget_key(budget: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:budget:{budget}"
+
+
+def _hold_key(budget: str) -> str:
+    return f"{_budget_key(budget)}:hold"

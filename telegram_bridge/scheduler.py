@@ -6,10 +6,7 @@ budgets; without one it leaves the event pending until a slot frees, so messages
 instead of being refused, lost or reordered. A 429's retry_after pauses that chat only.
 """
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 
 from chatorical import ratelimit
 
@@ -18,27 +15,26 @@ GROUP_BURST = 2
 BOT_BURST = 3
 
 
-def _pause_key(bot_id: str, chat_id: int) -> str:
-    return f"tg:pause:{bot_id}:{chat_id}"
+def _group_budget(bot_id: str, chat_id: int) -> str:
+    return f"tg:group:{bot_id}:{chat_id}"
 
 
 def pause_chat(*, bot_id: str, chat_id: int, seconds: float) -> None:
-    cache.set(_pause_key(bot_id, chat_id), time.time() + seconds, timeout=max(1, round(seconds + 1)))
+    ratelimit.hold(budget=_group_budget(bot_id, chat_id), seconds=seconds)
 
 
 def reserve_post(*, bot_id: str, chat_id: int) -> float:
     """Takes one post from the chat's and the bot's budgets; returns 0, or seconds to wait."""
-    paused_until = cache.get(_pause_key(bot_id, chat_id))
-    if paused_until and paused_until > time.time():
-        return paused_until - time.time()
     # A burst plus a steady pace whose worst case in any minute (second) is the budget.
     # The bot's budget first: it refills within a second, so a refusal there wastes no
-    # slot of the group's scarce one.
+    # slot of the group's scarce one. A paused chat takes from neither.
     per_second = settings.TELEGRAM_BOT_POSTS_PER_SECOND
-    wait = ratelimit.reserve(budget=f"tg:bot:{bot_id}", burst=BOT_BURST, interval_seconds=1 / (per_second - BOT_BURST))
-    if wait:
-        return wait
     per_minute = settings.TELEGRAM_GROUP_POSTS_PER_MINUTE
     return ratelimit.reserve(
-        budget=f"tg:group:{bot_id}:{chat_id}", burst=GROUP_BURST, interval_seconds=60 / (per_minute - GROUP_BURST)
+        budgets=[
+            ratelimit.Budget(name=f"tg:bot:{bot_id}", burst=BOT_BURST, interval_seconds=1 / (per_second - BOT_BURST)),
+            ratelimit.Budget(
+                name=_group_budget(bot_id, chat_id), burst=GROUP_BURST, interval_seconds=60 / (per_minute - GROUP_BURST)
+            ),
+        ]
     )

@@ -1,0 +1,26 @@
+"""The send budgets and the pause after a 429, in Redis."""
+
+import time
+
+from telegram_bridge import scheduler
+
+
+def test_a_paused_chat_waits_without_spending_its_budgets(telegram, settings):
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19
+    scheduler.pause_chat(bot_id="1", chat_id=-100, seconds=0.3)
+    assert 0 < scheduler.reserve_post(bot_id="1", chat_id=-100) <= 0.3
+    assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0, "another chat of the bot is not paused"
+    time.sleep(0.35)
+    assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0
+    assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0, "the burst is still whole"
+    assert 3 < scheduler.reserve_post(bot_id="1", chat_id=-100) < 60 / 17 + 0.01, "then one post every 60/17 s"
+
+
+def test_a_post_the_bot_budget_refuses_takes_nothing_from_the_groups(telegram, settings):
+    settings.TELEGRAM_BOT_POSTS_PER_SECOND = 4  # a burst of 3, then one a second
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19  # a burst of 2, then one every 60/17 s
+    assert [scheduler.reserve_post(bot_id="1", chat_id=-100) for _ in range(2)] == [0, 0]
+    assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0
+    assert 0 < scheduler.reserve_post(bot_id="1", chat_id=-200) <= 1, "the bot's budget is spent"
+    time.sleep(1)
+    assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0, "the group's burst kept its second post"
