@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,54 @@ def percentiles(samples: list[float]) -> dict:
         "p99_ms": at(0.99),
         "max_ms": round(ordered[-1] * 1000, 2),
     }
+
+
+class CpuMeter:
+    """CPU use of the benchmark's processes over a step, in % of one core: each role's
+    process tree (the servers, the worker), every PostgreSQL and Redis server process, and
+    this process (the load generator, with the fake Bot API's threads)."""
+
+    def __init__(self, **roles: int):
+        self.roles = {**roles, "generator": os.getpid()}
+        self.started_at, self.before = time.monotonic(), self._ticks()
+
+    def percent(self) -> dict:
+        elapsed, after = time.monotonic() - self.started_at, self._ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        return {role: round(100 * (after[role] - self.before.get(role, 0)) / hz / elapsed) for role in after}
+
+    def _ticks(self) -> dict:
+        processes = _processes()
+        ticks = dict.fromkeys([*self.roles, "postgres", "redis"], 0)
+        for pid, (_, name, used) in processes.items():
+            role = next((r for r, root in self.roles.items() if _descends(pid, root, processes)), None)
+            role = role or {"postgres": "postgres", "redis-server": "redis"}.get(name)
+            if role:
+                ticks[role] += used
+        return ticks
+
+
+def _processes() -> dict:
+    """pid -> (parent pid, command name, user + system clock ticks) of every process."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            found[int(entry.name)] = (int(fields[1]), name, int(fields[11]) + int(fields[12]))
+    return found
+
+
+def _descends(pid: int, root: int, processes: dict) -> bool:
+    while pid > 1:
+        if pid == root:
+            return True
+        pid = processes.get(pid, (0,))[0]
+    return False
 
 
 # The webhook header secret of the benchmarks' default tenant.

@@ -44,11 +44,6 @@ IDLE_SOCKETS = int(os.environ.get("BENCH_IDLE_SOCKETS", 2000))
 P99_LIMIT_MS = 250
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -68,8 +63,9 @@ async def open_socket(server: ServerProcess, token: str):
     return socket
 
 
-async def fan_out_step(pairs, rate: int, seconds: float) -> dict:
-    """Visitors on A send `rate` messages a second in total; B's sockets time each arrival."""
+async def fan_out_step(pairs, rate: int, seconds: float, processes: dict) -> dict:
+    """Visitors on A send `rate` messages a second in total; B's sockets time each arrival.
+    `processes` (role -> pid) are the ones whose CPU use the step reports."""
     latencies, sent = [], 0
     expected = {}
 
@@ -83,7 +79,7 @@ async def fan_out_step(pairs, rate: int, seconds: float) -> dict:
                     latencies.append(time.time() - float(sent_at))
 
     readers = [asyncio.create_task(reader(i, b)) for i, (_, b) in enumerate(pairs)]
-    cpu_before, started = cpu_seconds(), time.monotonic()
+    meter, started = harness.CpuMeter(**processes), time.monotonic()
     total = int(rate * seconds)
     for n in range(total):
         visitor, _ = pairs[n % len(pairs)]
@@ -95,6 +91,7 @@ async def fan_out_step(pairs, rate: int, seconds: float) -> dict:
         if delay > 0:
             await asyncio.sleep(delay)
     send_seconds = time.monotonic() - started
+    cpu_percent = meter.percent()
     deadline = time.monotonic() + 10
     while expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -113,17 +110,19 @@ async def fan_out_step(pairs, rate: int, seconds: float) -> dict:
         "received": len(latencies),
         "lost": len(expected),
         "achieved_send_rate": round(sent / send_seconds),
-        "generator_cpu_percent": round(100 * (cpu_seconds() - cpu_before) / (time.monotonic() - started)),
+        "generator_cpu_percent": cpu_percent["generator"],
+        "cpu_percent": cpu_percent,
         **harness.percentiles(latencies),
     }
 
 
-async def fan_out(a: ServerProcess, b: ServerProcess) -> dict:
+async def fan_out(a: ServerProcess, b: ServerProcess, worker: WorkerProcess) -> dict:
     started = start_conversations(a, CONVERSATIONS)
     pairs = [(await open_socket(a, s["token"]), await open_socket(b, s["token"])) for s in started]
     steps, sustained = [], 0
     for rate in LADDER:
-        step = await fan_out_step(pairs, rate, STEP_SECONDS)
+        processes = {"A": a.process.pid, "B": b.process.pid, "worker": worker.process.pid}
+        step = await fan_out_step(pairs, rate, STEP_SECONDS, processes)
         steps.append(step)
         print(json.dumps(step), flush=True)
         if step["lost"] or step.get("p99_ms", 0) > P99_LIMIT_MS or step["achieved_send_rate"] < rate * 0.95:
@@ -239,7 +238,7 @@ async def run(fake) -> dict:
     worker = WorkerProcess(tmp, **env)
     try:
         await asyncio.sleep(3)
-        results = {"fan_out": await fan_out(a, b)}
+        results = {"fan_out": await fan_out(a, b, worker)}
         results["agent_to_widget"] = await agent_to_widget(a, b)
         results["idle_sockets"] = await idle_sockets(a, b)
         return results

@@ -115,6 +115,13 @@ class OutboxEvent(TenantOwned):
                 condition=Q(status="pending"),
                 name="outbox_pending",
             ),
+            # A conversation's oldest pending event, which the worker claims, in one probe
+            # however long the conversation's history.
+            models.Index(
+                fields=["conversation", "id"],
+                condition=Q(status="pending"),
+                name="outbox_conversation_pending",
+            ),
             models.Index(fields=["tenant", "status"], name="outbox_tenant_status"),
         ]
 
