@@ -19,14 +19,18 @@ MESSAGE_BATCHES_IN_FLIGHT = 1
 
 
 def _store(items: list[tuple]) -> list:
-    """Stores each tenant's messages with one messages_add, acting for that tenant."""
+    """Stores each tenant's messages with one messages_add, acting for that tenant. Each
+    tenant's messages commit on their own, so a tenant's failure goes to its callers alone."""
     results: list = [None] * len(items)
     by_tenant: dict[int, list[int]] = {}
     for index, (tenant, _) in enumerate(items):
         by_tenant.setdefault(tenant.id, []).append(index)
     for indexes in by_tenant.values():
-        with tenancy.tenant_context(items[indexes[0]][0]):
-            stored = services.messages_add(messages=[items[index][1] for index in indexes], fan_out=False)
+        try:
+            with tenancy.tenant_context(items[indexes[0]][0]):
+                stored = services.messages_add(messages=[items[index][1] for index in indexes], fan_out=False)
+        except Exception as error:
+            stored = [error] * len(indexes)
         for index, message in zip(indexes, stored, strict=True):
             results[index] = message if message is not None else services.conversation_closed_error()
     return results

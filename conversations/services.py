@@ -23,6 +23,10 @@ def clean_message_text(text, *, field: str = "text") -> str:
         raise ApiError(400, "empty_text", f"`{field}` must be a non-empty string.")
     if len(text) > settings.MESSAGE_MAX_CHARS:
         raise ApiError(400, "text_too_long", f"`{field}` is longer than {settings.MESSAGE_MAX_CHARS} characters.")
+    if "\x00" in text:
+        # PostgreSQL cannot store it. Refused here, as psycopg would only refuse it while
+        # sending a batch, after the statements before it (messages_add).
+        raise ApiError(400, "invalid_text", f"`{field}` must not contain NUL characters.")
     return text
 
 
@@ -160,7 +164,9 @@ def _messages_store(messages: list[NewMessage]) -> list[Message | None]:
     stored: list[Message | None] = [None] * len(messages)
     with connection.cursor() as cursor:
         # psycopg pipelines executemany: all the statements go in one round trip, and run
-        # in one implicit transaction, so a failure stores none of them.
+        # in one implicit transaction, so a statement that fails in PostgreSQL stores none
+        # of them. A parameter psycopg cannot send fails after the statements before it
+        # went, and outside a transaction those commit: clean_message_text refuses NUL.
         raw = cursor.cursor
         raw.executemany(sql, params, returning=True)
         for index in order:

@@ -1,7 +1,8 @@
 import pytest
 
+from chatorical import tenancy
 from chatorical.errors import ApiError
-from conversations import services
+from conversations import batching, services
 from conversations.models import Message, OutboxEvent
 
 Kind = OutboxEvent.Kind
@@ -115,3 +116,37 @@ def test_a_bad_text_refuses_the_whole_batch(in_default_tenant):
     with pytest.raises(ApiError):
         services.messages_add(messages=batch)
     assert not Message.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nul_in_a_text_refuses_the_batch_before_any_of_it_is_stored(in_default_tenant):
+    """Outside a transaction the pipeline commits what it sent before a text that cannot be
+    sent: a NUL (PostgreSQL cannot store it) must be refused up front, for the whole batch."""
+    first, last = sorted((services.conversation_start(tenant=in_default_tenant) for _ in range(2)), key=lambda c: c.id)
+    batch = [
+        services.NewMessage(conversation=first, direction="INBOUND", text="fine"),
+        services.NewMessage(conversation=last, direction="INBOUND", text="a\x00b"),
+    ]
+    with pytest.raises(ApiError) as error:
+        services.messages_add(messages=batch)
+    assert error.value.code == "invalid_text"
+    assert not Message.objects.exists()
+    assert not OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_batch_reports_a_tenant_s_failure_to_that_tenant_s_callers_alone(default_tenant, other_tenant):
+    """Each tenant's messages of a batch commit on their own: one tenant's failure must not
+    tell the callers of another tenant, whose messages are stored, that theirs failed."""
+    with tenancy.tenant_context(default_tenant):
+        ours = services.conversation_start(tenant=default_tenant)
+    results = batching._store(
+        [
+            (default_tenant, services.NewMessage(conversation=ours, direction="INBOUND", text="stored")),
+            (other_tenant, services.NewMessage(conversation=ours, direction="INBOUND", text="not theirs")),
+        ]
+    )
+    assert isinstance(results[0], Message) and results[0].text == "stored"
+    assert isinstance(results[1], tenancy.TenantMismatch)
+    with tenancy.tenant_context(default_tenant):
+        assert list(Message.objects.values_list("text", flat=True)) == ["stored"]

@@ -140,6 +140,7 @@ async def test_agent_joined_leaves_out_a_missing_name(conversation):
     [
         ('{"type": "message", "text": ""}', "error_empty_text"),
         ('{"type": "message"}', "error_empty_text"),
+        ('{"type": "message", "text": "a\\u0000b"}', "error_invalid_text"),
         ('{"type": "typing"}', "error_unknown_frame"),
         ("[1, 2]", "error_unknown_frame"),
         ("not json", "error_invalid_json"),
