@@ -6,7 +6,10 @@ budgets; without one it leaves the event pending until a slot frees, so messages
 instead of being refused, lost or reordered. A 429's retry_after pauses that chat only.
 """
 
+import time
+
 from django.conf import settings
+from django.core.cache import cache
 
 from chatorical import ratelimit
 
@@ -19,12 +22,24 @@ def _group_budget(bot_id: str, chat_id: int) -> str:
     return f"tg:group:{bot_id}:{chat_id}"
 
 
+def _pause_key(bot_id: str, chat_id: int) -> str:
+    return f"tg:pause:{bot_id}:{chat_id}"
+
+
 def pause_chat(*, bot_id: str, chat_id: int, seconds: float) -> None:
-    ratelimit.hold(budget=_group_budget(bot_id, chat_id), seconds=seconds)
+    if settings.RATE_LIMIT_REDIS_URL:
+        ratelimit.hold(budget=_group_budget(bot_id, chat_id), seconds=seconds)
+    else:
+        # Without Redis (an embedded run) there are no budgets, but a 429 is still obeyed,
+        # in the process's cache, where the worker that reserves its posts finds it.
+        cache.set(_pause_key(bot_id, chat_id), time.time() + seconds, timeout=max(1, round(seconds + 1)))
 
 
 def reserve_post(*, bot_id: str, chat_id: int) -> float:
     """Takes one post from the chat's and the bot's budgets; returns 0, or seconds to wait."""
+    if not settings.RATE_LIMIT_REDIS_URL:
+        paused_until = cache.get(_pause_key(bot_id, chat_id))
+        return max(paused_until - time.time(), 0.0) if paused_until else 0.0
     # A burst plus a steady pace whose worst case in any minute (second) is the budget.
     # The bot's budget first: it refills within a second, so a refusal there wastes no
     # slot of the group's scarce one. A paused chat takes from neither.

@@ -24,3 +24,14 @@ def test_a_post_the_bot_budget_refuses_takes_nothing_from_the_groups(telegram, s
     assert 0 < scheduler.reserve_post(bot_id="1", chat_id=-200) <= 1, "the bot's budget is spent"
     time.sleep(1)
     assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0, "the group's burst kept its second post"
+
+
+def test_without_the_limiter_s_redis_a_429_still_pauses_the_chat(settings):
+    """An embedded run has no budgets, but Telegram's retry_after is still obeyed."""
+    settings.RATE_LIMIT_REDIS_URL = ""
+    assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0
+    scheduler.pause_chat(bot_id="1", chat_id=-100, seconds=0.3)
+    assert 0 < scheduler.reserve_post(bot_id="1", chat_id=-100) <= 0.3
+    assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0, "another chat of the bot is not paused"
+    time.sleep(0.35)
+    assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0
