@@ -150,7 +150,9 @@ async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 1
     agent = {"id": 77, "is_bot": False, "first_name": "Bench", "username": "bench"}
     conversations = await asyncio.to_thread(_claimed_with_topics, [s["conversation_id"] for s in started], agent)
     widgets = [await open_socket(b, s["token"]) for s in started]
-    posted_at, latencies = {}, []
+    # The claims' topic edits are the worker's too: measure once they are done.
+    await asyncio.to_thread(_outbox_drained)
+    posted_at, latencies, post_seconds = {}, [], []
 
     async def reader(widget):
         while True:
@@ -180,6 +182,7 @@ async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 1
         }
         posted_at[key] = time.monotonic()
         response = await client.post("/v1/telegram/webhook", content=json.dumps(update))
+        post_seconds.append(time.monotonic() - posted_at[key])
         assert response.status_code == 200, response.text
         delay = begun + (n + 1) / AGENT_RATE - time.monotonic()
         if delay > 0:
@@ -192,7 +195,13 @@ async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 1
     await client.aclose()
     for widget in widgets:
         await widget.close()
-    return {"rate": AGENT_RATE, "sent": total, "lost": len(posted_at), **harness.percentiles(latencies)}
+    return {
+        "rate": AGENT_RATE,
+        "sent": total,
+        "lost": len(posted_at),
+        **harness.percentiles(latencies),
+        "webhook_response": harness.percentiles(post_seconds),
+    }
 
 
 def _claimed_with_topics(conversation_ids: list[str], agent: dict, timeout: float = 60) -> list[Conversation]:

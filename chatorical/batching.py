@@ -50,6 +50,11 @@ class Batcher:
                 raise RuntimeError(f"a batch of {len(batch)} got {len(results)} results")
         except Exception as error:
             results = [error] * len(batch)
+        except BaseException:
+            # Cancelled (the loop is shutting down): its callers must not wait forever.
+            for _, future in batch:
+                future.cancel()
+            raise
         finally:
             self._in_flight -= 1
             self._start_batches()

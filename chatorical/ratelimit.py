@@ -421,17 +421,25 @@ CHECK_BATCHES_IN_FLIGHT = 1
 
 
 async def _run_checks(script, checks: list[tuple[str, list]]) -> list:
-    """Runs the script once per (key, args) in one round trip; loads it if Redis lost it."""
+    """Runs the script once per (key, args) in one round trip. If Redis lost the script
+    (restarted or flushed), it is loaded and only the checks it refused run again, so no
+    check is counted twice."""
     client = script.registered_client
-    for _ in range(2):
-        async with client.pipeline(transaction=False) as pipeline:
-            for key, args in checks:
-                pipeline.evalsha(script.sha, 1, key, *args)
-            results = await pipeline.execute(raise_on_error=False)
-        if not any(isinstance(result, NoScriptError) for result in results):
-            break
-        await client.script_load(_SCRIPT)  # Redis was restarted or flushed
+    results = await _evalsha_pipeline(client, script.sha, checks)
+    lost = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if lost:
+        await client.script_load(_SCRIPT)
+        retried = await _evalsha_pipeline(client, script.sha, [checks[index] for index in lost])
+        for index, result in zip(lost, retried, strict=True):
+            results[index] = result
     return results
+
+
+async def _evalsha_pipeline(client, sha: str, checks: list[tuple[str, list]]) -> list:
+    async with client.pipeline(transaction=False) as pipeline:
+        for key, args in checks:
+            pipeline.evalsha(sha, 1, key, *args)
+        return await pipeline.execute(raise_on_error=False)
 
 
 # Budgets of calls we make ourselves (Telegram's send limits) run the same script without a

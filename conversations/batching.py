@@ -14,8 +14,10 @@ from conversations import services
 from conversations.models import Message
 
 MESSAGE_BATCH_MAX = 100
-# Each batch in flight holds a database thread and a pooled connection.
-MESSAGE_BATCHES_IN_FLIGHT = 1
+# Each batch in flight holds a database thread and a pooled connection. More than one,
+# so a batch that waits on a conversation's row lock (the worker holds it while it opens
+# the conversation's topic) does not hold up every socket of the process.
+MESSAGE_BATCHES_IN_FLIGHT = 4
 
 
 def _store(items: list[tuple]) -> list:

@@ -110,7 +110,11 @@ def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Me
     loop themselves rather than hold a database thread while the loop does it."""
     messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
     stored = _messages_store(messages)
-    woken = {message.conversation_id for message in stored if message is not None}
+    woken = {
+        message.conversation_id
+        for message in stored
+        if message is not None and _event_status(message.telegram_message_id) == OutboxEvent.Status.PENDING
+    }
     wake_on_commit(tenant_id=tenancy.require_tenant().id, conversation_ids=woken)
     if fan_out:
         for message in stored:
@@ -136,9 +140,11 @@ WITH bumped AS (
     RETURNING id, seq, created_at
 ), event AS (
     INSERT INTO {event}
-        (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at)
+        (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at,
+        processed_at)
     SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id),
-        %(pending)s, 0, clock_timestamp(), '', clock_timestamp()
+        %(event_status)s, 0, clock_timestamp(), '', clock_timestamp(),
+        CASE WHEN %(event_status)s = %(done)s THEN clock_timestamp() END
     FROM message
 )
 SELECT id, seq, created_at FROM message
@@ -186,9 +192,16 @@ def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
         "agent_name": new.agent_name,
         "telegram_message_id": new.telegram_message_id,
         "kind": OutboxEvent.Kind.MESSAGE_ADDED,
-        "pending": OutboxEvent.Status.PENDING,
+        "event_status": _event_status(new.telegram_message_id),
+        "done": OutboxEvent.Status.DONE,
         "closed": Conversation.Status.CLOSED,
     }
+
+
+def _event_status(telegram_message_id: int | None) -> str:
+    """An agent's message that came from Telegram is already where its MessageAdded event
+    would deliver it: the event is recorded as done, and no worker is woken for it."""
+    return OutboxEvent.Status.PENDING if telegram_message_id is None else OutboxEvent.Status.DONE
 
 
 def _message_stored(*, tenant_id: int, new: NewMessage, row: tuple) -> Message:
@@ -225,12 +238,15 @@ def _message_store_portable(*, tenant_id: int, new: NewMessage) -> Message | Non
         agent_name=new.agent_name,
         telegram_message_id=new.telegram_message_id,
     )
+    status = _event_status(new.telegram_message_id)
     OutboxEvent.objects.create(
         tenant_id=tenant_id,
         conversation=conversation,
         kind=OutboxEvent.Kind.MESSAGE_ADDED,
         payload={"message_id": message.id},
+        status=status,
         available_at=timezone.now(),
+        processed_at=timezone.now() if status == OutboxEvent.Status.DONE else None,
     )
     return message
 

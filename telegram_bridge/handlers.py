@@ -3,8 +3,7 @@
 import logging
 from itertools import takewhile
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, OutboxEvent
@@ -71,14 +70,14 @@ def on_message_added(event: OutboxEvent) -> None:
     bridge, conversation = _bridge_and_conversation(event)
     if bridge is None:
         return
+    # Whether an earlier try posted parts comes with the message (a portable EXISTS, for
+    # the embedded SQLite too); which parts, only in that rare case.
     message = (
-        Message.objects.filter(pk=event.payload["message_id"])
-        .annotate(sent_parts=ArraySubquery(_parts_sent(event)))
-        .first()
+        Message.objects.filter(pk=event.payload["message_id"]).annotate(partly_sent=Exists(_parts_sent(event))).first()
     )
     if message is None or message.telegram_message_id is not None:
         return  # an agent's message from Telegram is already there
-    sent = set(message.sent_parts)
+    sent = set(_parts_sent(event)) if message.partly_sent else set()
     events, text = [event], _post_text(message)
     # A long text half sent is finished alone.
     if message.direction == Message.Direction.INBOUND and not sent:

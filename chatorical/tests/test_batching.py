@@ -91,6 +91,17 @@ async def test_a_cancelled_caller_does_not_disturb_the_batch():
     assert recorder.batches == [["a"], ["b", "c"]]
 
 
+async def test_callers_of_a_cancelled_batch_are_cancelled_too():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=10, max_in_flight=1)
+    call = asyncio.create_task(batcher.submit("a"))
+    await settle()
+    (running,) = [task for task in asyncio.all_tasks() if task.get_coro().__name__ == "_run_batch"]
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
 def test_each_event_loop_gets_its_own_instance():
     get = per_event_loop(object)
 

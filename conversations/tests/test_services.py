@@ -150,3 +150,25 @@ def test_a_socket_batch_reports_a_tenant_s_failure_to_that_tenant_s_callers_alon
     assert isinstance(results[1], tenancy.TenantMismatch)
     with tenancy.tenant_context(default_tenant):
         assert list(Message.objects.values_list("text", flat=True)) == ["stored"]
+
+
+def test_an_agents_message_from_telegram_is_recorded_as_delivered_and_wakes_no_worker(
+    in_default_tenant, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from conversations.outbox import wake_flag
+
+    from_telegram, from_widget = (services.conversation_start(tenant=in_default_tenant) for _ in range(2))
+    cache.delete_many([wake_flag(from_telegram.id), wake_flag(from_widget.id)])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_add(
+            conversation=from_telegram, direction="OUTBOUND", text="hi", agent_name="Bob", telegram_message_id=77
+        )
+        services.message_add(conversation=from_widget, direction="INBOUND", text="hello")
+    delivered = OutboxEvent.objects.get(conversation=from_telegram, kind=Kind.MESSAGE_ADDED)
+    assert (delivered.status, delivered.processed_at is not None) == (OutboxEvent.Status.DONE, True)
+    waiting = OutboxEvent.objects.get(conversation=from_widget, kind=Kind.MESSAGE_ADDED)
+    assert (waiting.status, waiting.processed_at) == (OutboxEvent.Status.PENDING, None)
+    assert cache.get(wake_flag(from_telegram.id)) is None
+    assert cache.get(wake_flag(from_widget.id)) is not None
