@@ -2,7 +2,7 @@
 
 Benchmarks run by hand (`.venv/bin/python bench/<name>.py`) against PostgreSQL and Redis
 on 127.0.0.1 unless DATABASE_URL / REDIS_URL say otherwise. They use the database
-`support_chat_bench` (created and migrated on first use) and the Redis key prefix
+`support_chat_bench` (created afresh and migrated by each benchmark) and the Redis key prefix
 `scv2bench`, so they never touch development or test data.
 """
 
@@ -24,17 +24,14 @@ os.environ.setdefault("RATE_LIMIT_SCALE", "100000")
 
 
 def setup() -> None:
-    """Creates and migrates the bench database, then sets Django up in this process."""
-    import dj_database_url
-    import psycopg
+    """Creates the bench database afresh and migrates it, then sets Django up in this process.
 
-    db = dj_database_url.parse(os.environ["DATABASE_URL"])
-    with psycopg.connect(
-        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
-    ) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    Fresh each time, because the PostgreSQL of this machine runs with autovacuum off: a
+    database kept from earlier runs carries their dead rows, and each run would measure a
+    slower database than the last. Within a run, vacuum() stands in for autovacuum."""
+    with _admin_connection("postgres") as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{_database_name()}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{_database_name()}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
 
     import django
@@ -43,6 +40,26 @@ def setup() -> None:
     # `timeout` and Ctrl-C end a benchmark through its finally blocks, which stop the
     # servers and workers it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def vacuum() -> None:
+    """What autovacuum would have done by now in a deployment: dead rows cleared, statistics fresh."""
+    with _admin_connection(_database_name()) as connection:
+        connection.execute("VACUUM (ANALYZE)")
+
+
+def _database_name() -> str:
+    import dj_database_url
+
+    return dj_database_url.parse(os.environ["DATABASE_URL"])["NAME"]
+
+
+def _admin_connection(dbname: str):
+    import dj_database_url
+    import psycopg
+
+    db = dj_database_url.parse(os.environ["DATABASE_URL"])
+    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=dbname, autocommit=True)
 
 
 def percentiles(samples: list[float]) -> dict:

@@ -122,7 +122,7 @@ if CHANNEL_LAYER == "redis":
     # reads with short polls, so redis-py's socket timeout cannot race a blocking read.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "chatorical.channel_layer.BatchedPublishChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

@@ -7,6 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from chatorical import tenancy
@@ -21,7 +22,7 @@ WELCOME_KEYS = {"type", "key", "text"}
 
 
 def test_the_channel_layer_is_redis():
-    assert type(get_channel_layer()).__name__ == "RedisPubSubChannelLayer"
+    assert isinstance(get_channel_layer(), RedisPubSubChannelLayer)
 
 
 async def connect(conversation=None, *, token=None, headers=None):
