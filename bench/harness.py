@@ -37,9 +37,21 @@ def setup() -> None:
     import django
 
     django.setup()
+    _redis_clear()
     # `timeout` and Ctrl-C end a benchmark through its finally blocks, which stop the
     # servers and workers it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def _redis_clear() -> None:
+    """Drops the bench's Redis keys: a queue left by an earlier run would hand this run's
+    worker thousands of stale tasks, and old limiter keys would count against it."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000):
+        client.delete(key)
 
 
 def vacuum() -> None:
