@@ -188,11 +188,18 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 if CELERY_TASK_ALWAYS_EAGER:
     EMBEDDED_DEFAULTS.append("tasks: run in-process (no Celery worker)")
 OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 5.0)
+# A sweep that waited in the queue past the next one's start is dropped: while the worker
+# is busy, sweeps would pile up and then run back to back, holding up the updates behind them.
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "conversations.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "outbox-sweep": {
+        "task": "conversations.tasks.outbox_sweep",
+        "schedule": OUTBOX_SWEEP_SECONDS,
+        "options": {"expires": OUTBOX_SWEEP_SECONDS},
+    },
     "telegram-updates-sweep": {
         "task": "telegram_bridge.tasks.telegram_updates_sweep",
         "schedule": OUTBOX_SWEEP_SECONDS,
+        "options": {"expires": OUTBOX_SWEEP_SECONDS},
     },
 }
 

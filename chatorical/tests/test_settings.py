@@ -78,3 +78,11 @@ def test_flags_are_validated():
     result = load_settings(TENANT_ENFORCEMENT="sometimes")
     assert result.returncode != 0
     assert "TENANT_ENFORCEMENT must be one of strict, warn" in result.stderr
+
+
+def test_a_periodic_sweep_that_waited_past_the_next_one_is_dropped():
+    """Queued behind a busy worker, sweeps would pile up and then run back to back."""
+    from django.conf import settings
+
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert 0 < entry["options"]["expires"] <= entry["schedule"], name
