@@ -38,7 +38,48 @@ def main():
         results[name] = parsed if parsed is not None else {"output": output.strip().splitlines()}
         print(f"== {name} ({seconds:.0f} s)\n{output.strip()}\n", flush=True)
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    print(summary(results))
     print(f"written {HERE / 'results.json'}")
+
+
+def summary(results: dict) -> str:
+    """The one table of a run: every figure a line."""
+    realtime, telegram = results["realtime"], results["telegram_bridge"]
+    rows = []
+    for step in realtime["fan_out"]["steps"]:
+        cpu = " ".join(f"{role} {percent}" for role, percent in step["cpu_percent"].items())
+        rows.append(
+            (
+                f"fan-out {step['rate']} msg/s",
+                f"sent {step['sent']}, lost {step['lost']}, p50 {step.get('p50_ms')} / p95 {step.get('p95_ms')}"
+                f" / p99 {step.get('p99_ms')} / max {step.get('max_ms')} ms; CPU % {cpu}",
+            )
+        )
+    rows.append(("highest sustained fan-out", f"{realtime['fan_out']['highest_sustained_rate']} msg/s"))
+    agent = realtime["agent_to_widget"]
+    rows.append(
+        (
+            f"agent -> widget, {agent['rate']} updates/s",
+            f"lost {agent['lost']}, p50 {agent['p50_ms']} / p99 {agent['p99_ms']} ms"
+            f" (webhook response p50 {agent['webhook_response']['p50_ms']} ms)",
+        )
+    )
+    for name, idle in realtime["idle_sockets"].items():
+        rows.append((f"idle sockets on {name}", f"{idle['kb_per_socket']} KB RSS each ({idle['sockets']} sockets)"))
+    latency, ingest = telegram["visitor_to_telegram"], telegram["webhook_ingest"]
+    rows.append(("visitor -> Bot API, idle queue", f"p50 {latency['p50_ms']} / p99 {latency['p99_ms']} ms"))
+    rows.append(
+        (
+            "webhook ingest, one process",
+            f"accepted {ingest['accepted_per_s']}/s, processed {ingest['processed_per_s']}/s,"
+            f" non-200 {ingest['non_200']}",
+        )
+    )
+    rows.append(("outbox drain, one worker", f"{telegram['outbox_drain']['events_per_s']} events/s"))
+    limiter_lines = [line.strip() for line in results["limiter"]["output"]]
+    rows += [("limiter", line) for line in limiter_lines if line.startswith(("sync", "async"))]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 
 
 if __name__ == "__main__":
