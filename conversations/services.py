@@ -187,10 +187,7 @@ def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
     return {
         "tenant_id": tenant_id,
         "conversation_id": new.conversation.id,
-        "direction": new.direction,
-        "text": new.text,
-        "agent_name": new.agent_name,
-        "telegram_message_id": new.telegram_message_id,
+        **_content(new),
         "kind": OutboxEvent.Kind.MESSAGE_ADDED,
         "event_status": _event_status(new.telegram_message_id),
         "done": OutboxEvent.Status.DONE,
@@ -204,6 +201,16 @@ def _event_status(telegram_message_id: int | None) -> str:
     return OutboxEvent.Status.PENDING if telegram_message_id is None else OutboxEvent.Status.DONE
 
 
+def _content(new: NewMessage) -> dict:
+    """The message's own fields, as the Message model and the statement name them."""
+    return {
+        "direction": new.direction,
+        "text": new.text,
+        "agent_name": new.agent_name,
+        "telegram_message_id": new.telegram_message_id,
+    }
+
+
 def _message_stored(*, tenant_id: int, new: NewMessage, row: tuple) -> Message:
     message_id, seq, created_at = row
     message = Message(
@@ -212,10 +219,7 @@ def _message_stored(*, tenant_id: int, new: NewMessage, row: tuple) -> Message:
         created_at=created_at,
         tenant_id=tenant_id,
         conversation=new.conversation,
-        direction=new.direction,
-        text=new.text,
-        agent_name=new.agent_name,
-        telegram_message_id=new.telegram_message_id,
+        **_content(new),
     )
     message._state.adding, message._state.db = False, connection.alias
     return message
@@ -233,10 +237,7 @@ def _message_store_portable(*, tenant_id: int, new: NewMessage) -> Message | Non
         tenant_id=tenant_id,
         conversation=conversation,
         seq=conversation.last_seq,
-        direction=new.direction,
-        text=new.text,
-        agent_name=new.agent_name,
-        telegram_message_id=new.telegram_message_id,
+        **_content(new),
     )
     status = _event_status(new.telegram_message_id)
     OutboxEvent.objects.create(
