@@ -403,6 +403,9 @@ def _sync_script(url: str):
 # Asyncio connections belong to the event loop that opened them: one per daphne process,
 # one per test.
 _async_checkers = per_event_loop(dict)
+CHECK_BATCH_MAX = 200
+# One batch at a time: checks that arrive meanwhile all go in the next round trip.
+CHECK_BATCHES_IN_FLIGHT = 1
 
 
 def _async_checks(url: str) -> Batcher:
@@ -414,10 +417,6 @@ def _async_checks(url: str) -> Batcher:
             functools.partial(_run_checks, script), max_batch=CHECK_BATCH_MAX, max_in_flight=CHECK_BATCHES_IN_FLIGHT
         )
     return checkers[url]
-
-
-CHECK_BATCH_MAX = 200
-CHECK_BATCHES_IN_FLIGHT = 1
 
 
 async def _run_checks(script, checks: list[tuple[str, list]]) -> list:
