@@ -18,6 +18,7 @@ Limits and their defaults (`RATE_LIMIT_SCALE` multiplies every count):
     api_key             key           120 / minute  none           open  (more on plans pro, enterprise)
                         tenant        600 / minute  none
     webhook             tenant        600 / minute  none           open  (stops floods only)
+    webhook_guess       ip            10 / minute   15 minutes     open  (failed webhook secrets only)
 
 Anonymous writes fail closed, so an outage cannot be used to flood; reads and
 authenticated callers fail open, so an outage does not take the service down with it.
@@ -133,6 +134,7 @@ LIMITS: dict[str, Limit] = {
         rates={"key": Rate(120, MINUTE, max_block=0), "tenant": Rate(600, MINUTE, max_block=0)}, fail_open=True
     ),
     "webhook": Limit(rates={"tenant": Rate(600, MINUTE, max_block=0)}, fail_open=True),
+    "webhook_guess": Limit(rates={"ip": Rate(10, MINUTE)}, fail_open=True),
 }
 
 # Rates that differ by plan, keyed by Tenant.plan, then limit name, then key kind.

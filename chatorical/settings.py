@@ -56,6 +56,13 @@ BOT_TOKEN = env_str("BOT_TOKEN")
 SUPPORT_GROUP_ID = env_str("SUPPORT_GROUP_ID")
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
 TELEGRAM_HEADER_SECRET = env_str("TELEGRAM_HEADER_SECRET")
+# A path secret is the only proof a v2 update carries; a short one could be guessed.
+WEBHOOK_SECRET_MIN_CHARS = 32
+if WEBHOOK_SECRET and len(WEBHOOK_SECRET) < WEBHOOK_SECRET_MIN_CHARS:
+    raise ImproperlyConfigured(f"WEBHOOK_SECRET must be at least {WEBHOOK_SECRET_MIN_CHARS} characters")
+# Without it the v1 webhook refuses every update, so a prod bot without one is a mistake.
+if IS_PROD and BOT_TOKEN and not TELEGRAM_HEADER_SECRET:
+    raise ImproperlyConfigured("TELEGRAM_HEADER_SECRET is required in prod when BOT_TOKEN is set")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PROD else "*")
 PORT = env_int("PORT", 4012)

@@ -1,40 +1,91 @@
 """Telegram webhooks: the v1 path for the default tenant, the v2 path for any tenant.
 
-They answer fast and defer the work: an update is stored once (the seen-set) and
-processed by a worker. Anything unparsable is acknowledged so Telegram does not retry it.
+No update is accepted without proof that it came from Telegram: the v1 path needs the
+default tenant's header secret (`X-Telegram-Bot-Api-Secret-Token`), the v2 path a path
+secret of at least 32 characters plus the tenant's header secret when it has one. Every
+refusal looks the same (403 `forbidden`), whether the path secret is unknown or the header
+wrong, and costs the client's IP one try of the `webhook_guess` limit; once that limit
+refuses, the IP waits out its block even with a right guess.
+
+Accepted updates are answered fast and the work deferred: an update is stored once (the
+seen-set) and processed by a worker. Anything unparsable is acknowledged so Telegram does
+not retry it.
 """
 
 import hmac
 import json
 import logging
+import math
+import time
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
+from django.utils.crypto import salted_hmac
 from django.views.decorators.csrf import csrf_exempt
 
 from chatorical import ratelimit, tenancy
+from chatorical.client_ip import request_client_ip
 from chatorical.errors import error_response
 from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.tasks import telegram_updates_process
-from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret
+from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret, tenant_get_default
 
 logger = logging.getLogger(__name__)
 
 OK = {"ok": True}
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def _receive(request, tenant):
+def _guess_block_key(ip: str) -> str:
+    # Keyed, like the limiter's own keys: Redis holds no raw IPs.
+    return f"webhook-guess-block:{salted_hmac('webhook-guess-block', ip).hexdigest()}"
+
+
+def _refuse_guess(request) -> JsonResponse:
+    """A failed proof: counted against the client's IP; past the limit, the IP is blocked
+    for as long as the limiter says, right guesses included."""
+    ip = request_client_ip(request)
+    decision = ratelimit.check(name="webhook_guess", tenant=tenant_get_default(), kind="ip", value=ip)
+    logger.warning("telegram webhook refused: unknown path secret or wrong %s", SECRET_HEADER)
+    if not decision.allowed and not decision.unavailable:
+        seconds = decision.retry_after_seconds
+        cache.set(_guess_block_key(ip), time.time() + seconds, timeout=seconds)
+        return _rate_limited(seconds)
+    return error_response(403, "forbidden", "Unknown webhook or wrong secret token.")
+
+
+def _rate_limited(seconds: int) -> JsonResponse:
+    return error_response(
+        429, "rate_limited", f"Too many failed tries; try again in {seconds} s.", {"Retry-After": str(seconds)}
+    )
+
+
+def _guess_blocked(request) -> JsonResponse | None:
+    blocked_until = cache.get(_guess_block_key(request_client_ip(request)))
+    if blocked_until is None or blocked_until <= time.time():
+        return None
+    return _rate_limited(max(1, math.ceil(blocked_until - time.time())))
+
+
+def _header_secret_matches(request, expected: str) -> bool:
+    sent = request.headers.get(SECRET_HEADER, "")
+    return hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def _receive(request, tenant, *, header_required: bool):
+    telegram = telegram_settings_for(tenant)
+    expected = telegram.header_secret if telegram else ""
+    if telegram is None or (header_required and not expected):
+        if header_required:
+            logger.error("the v1 telegram webhook refuses every update: TELEGRAM_HEADER_SECRET is not set")
+        return _refuse_guess(request)
+    if expected and not _header_secret_matches(request, expected):
+        return _refuse_guess(request)
     # Only a flood trips it; Telegram retries a 429 later, so nothing is lost.
     ratelimit.enforce(name="webhook", tenant=tenant, kind="tenant", value=str(tenant.pk))
-    telegram = telegram_settings_for(tenant)
-    if telegram is None:
-        return error_response(404, "telegram_not_configured", "This tenant has no Telegram bot configured.")
-    if telegram.header_secret:
-        sent = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(sent.encode(), telegram.header_secret.encode()):
-            return error_response(403, "invalid_secret", "Wrong X-Telegram-Bot-Api-Secret-Token.")
     try:
         update = json.loads(request.body)
         update_id = update["update_id"]
@@ -52,18 +103,25 @@ def _receive(request, tenant):
     return JsonResponse(OK)
 
 
+def _answer(request, receive) -> JsonResponse:
+    return _guess_blocked(request) or receive()
+
+
 @csrf_exempt
 @allow_methods("POST")
 @default_tenant_view
 def v1_webhook(request):
-    return _receive(request, request.tenant)
+    return _answer(request, lambda: _receive(request, request.tenant, header_required=True))
 
 
 @csrf_exempt
 @allow_methods("POST")
 def v2_webhook(request, webhook_secret):
-    tenant = tenant_for_webhook_secret(webhook_secret)
-    if tenant is None:
-        return error_response(404, "not_found", "No such webhook.")
-    with tenancy.tenant_context(tenant):
-        return _receive(request, tenant)
+    def receive():
+        tenant = tenant_for_webhook_secret(webhook_secret)
+        if tenant is None:
+            return _refuse_guess(request)
+        with tenancy.tenant_context(tenant):
+            return _receive(request, tenant, header_required=False)
+
+    return _answer(request, receive)

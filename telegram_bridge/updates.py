@@ -3,6 +3,7 @@
 import logging
 
 from django.db import transaction
+from prometheus_client import Counter
 
 from chatorical.errors import ApiError
 from conversations import services
@@ -16,6 +17,12 @@ from templates_i18n.selectors import template_text
 
 logger = logging.getLogger(__name__)
 
+IGNORED_UPDATES = Counter(
+    "chatorical_telegram_updates_ignored_total",
+    "Support-group updates not acted on because a bot, or no user, sent them",
+    ["tenant", "reason"],
+)
+
 
 def agent_display_name(user: dict) -> str:
     return user.get("username") or user.get("first_name") or "Agent"
@@ -23,9 +30,29 @@ def agent_display_name(user: dict) -> str:
 
 def update_process(*, bridge: Bridge, update: dict) -> None:
     if "callback_query" in update:
-        _on_callback(bridge, update["callback_query"])
+        if _from_a_person(bridge, update, update["callback_query"]):
+            _on_callback(bridge, update["callback_query"])
     elif "message" in update:
-        _on_message(bridge, update["message"])
+        if _from_a_person(bridge, update, update["message"]):
+            _on_message(bridge, update["message"])
+
+
+def _from_a_person(bridge: Bridge, update: dict, action: dict) -> bool:
+    """Only people in the support group claim, reply, note and close. Our own bot's posts
+    (the topic service messages) are passed over quietly; other bots' and sender-less
+    updates are logged and counted, as someone may be trying to act as an agent."""
+    user = action.get("from")
+    if isinstance(user, dict) and str(user.get("id")) == bridge.client.bot_id:
+        return False
+    if not isinstance(user, dict) or not isinstance(user.get("id"), int):
+        reason = "no_sender"
+    elif user.get("is_bot"):
+        reason = "bot"
+    else:
+        return True
+    IGNORED_UPDATES.labels(tenant=bridge.tenant.slug, reason=reason).inc()
+    logger.warning("telegram update %s ignored: %s", update.get("update_id"), reason.replace("_", " "))
+    return False
 
 
 def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None:
@@ -68,9 +95,7 @@ def _on_callback(bridge: Bridge, query: dict) -> None:
 
 
 def _on_message(bridge: Bridge, message: dict) -> None:
-    user = message.get("from") or {}
-    if user.get("is_bot") or not user:
-        return
+    user = message["from"]
     conversation = _conversation_in_topic(bridge, message)
     if conversation is None:
         return

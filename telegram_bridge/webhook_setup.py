@@ -28,6 +28,10 @@ def set_webhook(*, tenant: Tenant, base_url: str) -> str:
         raise ApiError(400, "telegram_not_configured", f"Tenant {tenant.slug} has no Telegram bot configured.")
     if not base_url.startswith("https://"):
         raise ApiError(400, "invalid_base_url", "Telegram only calls https:// webhooks.")
+    if not telegram.header_secret and not telegram.webhook_secret:
+        raise ApiError(
+            400, "header_secret_required", "The v1 webhook refuses every update without TELEGRAM_HEADER_SECRET."
+        )
     url = webhook_url(tenant=tenant, base_url=base_url)
     tg.BotClient(telegram.bot_token).call(
         "setWebhook",

@@ -3,6 +3,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -60,6 +61,12 @@ def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: 
     for name, value in (("webhook secret", webhook_secret), ("header secret", header_secret or "x")):
         if not SECRET_RE.match(value):
             raise ApiError(400, "invalid_secret", f"The {name} must be 1-256 characters of A-Z a-z 0-9 _ -.")
+    if len(webhook_secret) < settings.WEBHOOK_SECRET_MIN_CHARS:
+        raise ApiError(
+            400,
+            "webhook_secret_too_short",
+            f"The webhook secret must be at least {settings.WEBHOOK_SECRET_MIN_CHARS} characters.",
+        )
     with tenancy.cross_tenant("a webhook secret routes to one tenant: it must be unique across tenants"):
         taken = (
             TelegramConfig.objects.filter(webhook_secret_digest=webhook_secret_digest(webhook_secret))
@@ -68,6 +75,11 @@ def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: 
         )
     if taken:
         raise ApiError(409, "webhook_secret_taken", "Another tenant uses this webhook secret.")
+
+
+def telegram_secret_generate() -> str:
+    """32 random bytes in Telegram's secret_token alphabet (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 @transaction.atomic

@@ -11,8 +11,8 @@ from telegram_bridge.tasks import process_pending_updates
 from telegram_bridge.testing.fake_bot_api import FakeBotApi
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_ID, DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
 
-HEADER_SECRET = "header-secret-for-tests"
-WEBHOOK_SECRET = "path-secret-for-tests"
+HEADER_SECRET = "header-secret-for-tests-0123456789abcdef"
+WEBHOOK_SECRET = "path-secret-for-tests-0123456789abcdef"
 AGENT = {"id": 4242, "is_bot": False, "first_name": "Grace", "username": "grace"}
 OTHER_AGENT = {"id": 4343, "is_bot": False, "first_name": "Linus"}
 

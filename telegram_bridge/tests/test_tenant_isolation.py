@@ -14,8 +14,8 @@ from tenants.services import telegram_config_set
 
 ACME_TOKEN = "7000000002:AAAcmeBotTokenForTestsOnly-0123456789"
 ACME_CHAT = -1009876543210
-ACME_SECRET = "acme-path-secret"
-ACME_HEADER = "acme-header-secret"
+ACME_SECRET = "acme-path-secret-0123456789abcdef0123"
+ACME_HEADER = "acme-header-secret-0123456789abcdef"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import pytest
 from chatorical import tenancy
 from conversations.models import Message
 from telegram_bridge.models import TelegramUpdate
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, WEBHOOK_SECRET
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
 from telegram_bridge.tests.test_flow import start
 
 
@@ -46,7 +46,7 @@ def test_unparsable_updates_are_acknowledged_and_dropped(client, agents, body):
         "/v1/telegram/webhook",
         body,
         content_type="application/json",
-        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="header-secret-for-tests",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=HEADER_SECRET,
     )
     assert response.status_code == 200
     assert response.json() == {"ok": True}
@@ -56,7 +56,7 @@ def test_unparsable_updates_are_acknowledged_and_dropped(client, agents, body):
 def test_wrong_header_secret_is_refused_and_nothing_stored(agents):
     response = agents.send_update({"update_id": 1, "message": {}}, secret="guess")
     assert response.status_code == 403
-    assert response.json()["error"]["code"] == "invalid_secret"
+    assert response.json()["error"]["code"] == "forbidden"
     assert stored_updates(agents.tenant) == 0
 
 
@@ -65,15 +65,15 @@ def test_v2_path_routes_the_default_tenant_by_its_secret(agents):
         f"/v2/telegram/webhook/{WEBHOOK_SECRET}",
         {"update_id": 9},
         content_type="application/json",
-        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="header-secret-for-tests",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=HEADER_SECRET,
     )
     assert response.json() == {"ok": True}
     assert stored_updates(agents.tenant) == 1
 
 
-def test_v2_path_with_an_unknown_secret_is_404(agents):
+def test_v2_path_with_an_unknown_secret_is_refused(agents):
     response = agents.client.post("/v2/telegram/webhook/nope", {"update_id": 9}, content_type="application/json")
-    assert response.status_code == 404
+    assert response.status_code == 403
     assert stored_updates(agents.tenant) == 0
 
 

@@ -84,7 +84,7 @@ def test_tenant_telegram_stores_the_settings_encrypted(tenant_a):
         "--support-group-id",
         "-1001234",
         "--webhook-secret",
-        "hook-secret-a",
+        "hook-secret-a-0123456789abcdef0123456789",
         "--header-secret",
         "header-secret-a",
     )
@@ -93,7 +93,7 @@ def test_tenant_telegram_stores_the_settings_encrypted(tenant_a):
     assert (stored.bot_token, stored.support_group_id, stored.webhook_secret, stored.header_secret) == (
         BOT_TOKEN,
         -1001234,
-        "hook-secret-a",
+        "hook-secret-a-0123456789abcdef0123456789",
         "header-secret-a",
     )
 
@@ -135,7 +135,7 @@ def test_tenant_telegram_set_webhook_points_the_bot_at_the_v2_webhook(tenant_a, 
         "--support-group-id",
         str(DEFAULT_CHAT_ID),
         "--webhook-secret",
-        "hook-secret-a",
+        "hook-secret-a-0123456789abcdef0123456789",
         "--header-secret",
         "header-secret-a",
         "--set-webhook",
@@ -144,7 +144,7 @@ def test_tenant_telegram_set_webhook_points_the_bot_at_the_v2_webhook(tenant_a, 
     )
     assert "Webhook of tenant-a set" in output
     hook = fake_bot_api.webhook(DEFAULT_BOT_TOKEN)
-    assert hook["url"] == "https://chat.example/v2/telegram/webhook/hook-secret-a"
+    assert hook["url"] == "https://chat.example/v2/telegram/webhook/hook-secret-a-0123456789abcdef0123456789"
     assert hook["secret_token"] == "header-secret-a"
 
 

@@ -14,7 +14,7 @@ from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret
 from tenants.services import telegram_config_set
 
 BOT_TOKEN = "987654321:AASecretBotTokenValue_0123456789abcd"
-WEBHOOK_SECRET = "webhook-secret-value-0123456789"
+WEBHOOK_SECRET = "webhook-secret-value-0123456789abcdef"
 HEADER_SECRET = "header-secret-value-0123456789"
 
 

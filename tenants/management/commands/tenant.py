@@ -27,8 +27,12 @@ class Command(BaseCommand):
         telegram.add_argument("slug")
         telegram.add_argument("--bot-token", required=True)
         telegram.add_argument("--support-group-id", required=True, type=int)
-        telegram.add_argument("--webhook-secret", required=True)
-        telegram.add_argument("--header-secret", default="")
+        telegram.add_argument(
+            "--webhook-secret", default="", help="The v2 path secret (32+ characters); generated when not given."
+        )
+        telegram.add_argument(
+            "--header-secret", default="", help="X-Telegram-Bot-Api-Secret-Token; generated when not given."
+        )
         telegram.add_argument(
             "--set-webhook", action="store_true", help="Also point the bot's webhook at this deployment."
         )
@@ -79,6 +83,11 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant `{slug}`.")
         set_webhook_fn = self._set_webhook_function(base_url) if set_webhook else None
+        generated = {}
+        if not webhook_secret:
+            webhook_secret = generated["webhook secret"] = services.telegram_secret_generate()
+        if not header_secret:
+            header_secret = generated["header secret"] = services.telegram_secret_generate()
         services.telegram_config_set(
             tenant=tenant,
             bot_token=bot_token,
@@ -87,6 +96,8 @@ class Command(BaseCommand):
             header_secret=header_secret,
         )
         self.stdout.write(f"Stored the Telegram settings of {tenant.slug} (encrypted).")
+        for name, value in generated.items():
+            self.stdout.write(f"Generated {name} (shown once, stored encrypted): {value}")
         if set_webhook_fn is not None:
             set_webhook_fn(tenant=tenant, base_url=base_url)
             self.stdout.write(f"Webhook of {tenant.slug} set.")
