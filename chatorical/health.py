@@ -1,4 +1,9 @@
-"""Liveness and readiness: /health says the process runs, /ready that its backends answer."""
+"""Liveness and readiness: /health says the process runs, /ready that its backends answer.
+
+Both are public for load balancers, and say no more than that: /ready's detail (each
+check, and which tenants' bots need a human) and /metrics answer only to
+`Authorization: Bearer` with the service token or METRICS_TOKEN.
+"""
 
 import asyncio
 import logging
@@ -9,8 +14,11 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django_prometheus.exports import ExportToDjangoView
 
 from chatorical import ratelimit
+from chatorical.errors import error_response
+from chatorical.http import operator_token_valid
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +73,20 @@ def ready(request):
         else:
             results[name] = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
     status = 503 if failing else 200
-    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": results}
-    if not failing:
-        body["telegram"] = _telegram_problems()
+    body = {"status": "fail" if failing else "ok"}
+    if operator_token_valid(request):
+        body.update(failing=failing, checks=results)
+        if not failing:
+            body["telegram"] = _telegram_problems()
     return JsonResponse(body, status=status)
+
+
+def metrics(request):
+    if not operator_token_valid(request):
+        return error_response(
+            401, "invalid_metrics_token", "Send `Authorization: Bearer <METRICS_TOKEN or SERVICE_TOKEN>`."
+        )
+    return ExportToDjangoView(request)
 
 
 def _telegram_problems() -> dict:

@@ -65,14 +65,24 @@ def allow_methods(*methods: str):
     return decorator
 
 
+def bearer_matches(request, *expected_tokens: str) -> bool:
+    """Whether `Authorization: Bearer <token>` carries one of the tokens (unset ones never match)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    sent = token.strip().encode()
+    # Constant-time, so a token cannot be guessed byte by byte from response times.
+    return any(expected and hmac.compare_digest(sent, expected.encode()) for expected in expected_tokens)
+
+
 def service_token_valid(request) -> bool:
     """Whether the request carries `Authorization: Bearer $SERVICE_TOKEN`."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    expected = settings.SERVICE_TOKEN
-    # Constant-time, so the token cannot be guessed byte by byte from response times.
-    return (
-        bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
-    )
+    return bearer_matches(request, settings.SERVICE_TOKEN)
+
+
+def operator_token_valid(request) -> bool:
+    """The service token or METRICS_TOKEN: what /metrics and /ready's detail need."""
+    return bearer_matches(request, settings.SERVICE_TOKEN, settings.METRICS_TOKEN)
 
 
 def service_token_required(view):

@@ -37,6 +37,11 @@ else:
     CONVERSATION_JWT_SECRET = CONVERSATION_JWT_SECRET or DEV_PLACEHOLDER_SECRET
     SECRET_KEY = SECRET_KEY or DEV_PLACEHOLDER_SECRET
 
+# A bearer for Prometheus and monitors: /metrics and the detail of /ready, nothing else.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if IS_PROD and METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters in prod")
+
 # Fernet keys for tenant secrets at rest; the first encrypts, all decrypt (rotation).
 CHANNEL_CONFIG_KEYS = env_list("CHANNEL_CONFIG_KEYS")
 if IS_PROD and not CHANNEL_CONFIG_KEYS:

@@ -47,7 +47,7 @@ urlpatterns = [
     ),
     path("api/v2/", include("conversations.urls_api")),
     path("admin/", admin.site.urls),
-    path("", include("django_prometheus.urls")),
+    path("metrics", health.metrics, name="metrics"),
 ]
 
 handler404 = "chatorical.views.not_found"

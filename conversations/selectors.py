@@ -51,10 +51,21 @@ class Usage:
 
 
 def usage_this_month() -> Usage:
-    """Conversations started and messages sent since the first of the month (UTC)."""
+    """Conversations started and messages sent since the first of the month (UTC); the
+    deep health check's synthetic conversation is not usage."""
     period_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return Usage(
         period_start=period_start,
-        conversations=Conversation.objects.filter(created_at__gte=period_start).count(),
-        messages=Message.objects.filter(created_at__gte=period_start).count(),
+        conversations=Conversation.objects.filter(created_at__gte=period_start, is_synthetic=False).count(),
+        messages=Message.objects.filter(created_at__gte=period_start, conversation__is_synthetic=False).count(),
+    )
+
+
+def conversation_synthetic_get() -> Conversation | None:
+    """The tenant's open synthetic conversation (the deep health check's), if any."""
+    return (
+        Conversation.objects.filter(is_synthetic=True)
+        .exclude(status=Conversation.Status.CLOSED)
+        .order_by("-created_at")
+        .first()
     )

@@ -61,6 +61,7 @@ class ApiKey(TenantOwned):
         TEMPLATES_WRITE = "templates:write"
         EXPORTS_READ = "exports:read"
         USAGE_READ = "usage:read"
+        HEALTH_READ = "health:read"  # GET /health/deep for the key's own tenant
 
     # DRF's request.user for API-key requests is the key itself: the integration has no
     # Django user, and code that asks `request.user.is_authenticated` must get an answer.

@@ -86,10 +86,10 @@ def test_rename_allows_three_a_day_per_conversation(client, default_tenant):
     assert rename(other, "Bob").status_code == 200
 
 
-def test_refusals_are_counted_in_metrics_per_tenant_and_limit(client):
+def test_refusals_are_counted_in_metrics_per_tenant_and_limit(client, settings):
     for _ in range(11):
         start(client, REMOTE_ADDR="203.0.113.40")
-    metrics = client.get("/metrics").content.decode()
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}").content.decode()
     assert 'chatorical_rate_limited_total{limit="conversation_start",tenant="default"}' in metrics
 
 
@@ -105,7 +105,7 @@ def test_without_redis_start_fails_closed_and_history_stays_open(client, setting
     history = client.get(f"/v1/conversations/{conversation.id}/messages", **auth(token_for(conversation)))
     assert history.status_code == 200 and history.json() == {"messages": []}
 
-    ready = client.get("/ready").json()
+    ready = client.get("/ready", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}").json()
     assert "rate_limiter" in ready["failing"]
 
 

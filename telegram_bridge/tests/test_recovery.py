@@ -121,11 +121,11 @@ def test_deleting_a_conversation_deletes_its_topic_best_effort(client, agents):
     topic_delete_best_effort(conversation)  # already gone: logged, not raised
 
 
-def test_ready_names_a_bot_that_lacks_a_right(client, agents):
+def test_ready_names_a_bot_that_lacks_a_right(client, agents, settings):
     agents.fake.set_rights(DEFAULT_CHAT_ID, can_manage_topics=False)
     conversation = start(client, name="Ada")
     agents.drain(conversation)
-    body = client.get("/ready").json()
+    body = client.get("/ready", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}").json()
     assert body["status"] == "ok"
     assert "missing_rights" in body["telegram"]["default"]
 
