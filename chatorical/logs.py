@@ -29,22 +29,59 @@ class ContextFilter(logging.Filter):
         return True
 
 
-# Telegram bot tokens (they are part of every Bot API URL) and our API keys.
+# Secrets with a recognisable shape: Telegram bot tokens (part of every Bot API URL), our
+# API keys, webhook path secrets (part of the v2 webhook's URL), bearer and API-key
+# credentials, and tokens in query strings (the sockets' `?token=`).
 _SECRET_PATTERNS = (
     (re.compile(r"(?<!\d)(\d{3,20}):[A-Za-z0-9_-]{20,}"), r"\1:<redacted>"),
     (re.compile(r"\b(chk_)[A-Za-z0-9_-]{20,}"), r"\1<redacted>"),
+    (re.compile(r"(/telegram/webhook/)[^/?#\s'\"]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)\b(bearer|api-key)(\s+)[^\s'\",]{8,}"), r"\1\2<redacted>"),
+    (re.compile(r"([?&]token=)[^&#\s'\"]+"), r"\1<redacted>"),
 )
+# Secrets with no shape are masked by value: the ones settings hold, and the ones a tenant's
+# configuration held when it was read (secret_register).
+_SECRET_SETTINGS = (
+    "SERVICE_TOKEN",
+    "METRICS_TOKEN",
+    "CONVERSATION_JWT_SECRET",
+    "SECRET_KEY",
+    "WEBHOOK_SECRET",
+    "TELEGRAM_HEADER_SECRET",
+    "BOT_TOKEN",
+)
+# Shorter values would mask ordinary words; no secret we accept is this short.
+_SECRET_MIN_CHARS = 8
+_registered_secrets: set[str] = set()
+
+
+def secret_register(*values: str) -> None:
+    """Masks these values in every log line this process writes from now on."""
+    _registered_secrets.update(value for value in values if value and len(value) >= _SECRET_MIN_CHARS)
+
+
+def _known_secrets() -> list[str]:
+    from django.conf import settings
+
+    configured = [getattr(settings, name, "") for name in _SECRET_SETTINGS] if settings.configured else []
+    values = {value for value in configured if value and len(value) >= _SECRET_MIN_CHARS} | _registered_secrets
+    # Longest first, so a secret that contains another is masked whole.
+    return sorted(values, key=len, reverse=True)
 
 
 def redact(text: str) -> str:
+    for secret in _known_secrets():
+        text = text.replace(secret, "<redacted>")
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Last line of defence: a secret that reaches a log line (a library logging a URL, an
-    exception quoting one) is masked before the line is written."""
+    """Masks secrets in the record itself (message, traceback), for every handler: a secret
+    that reaches a log line (a library logging a URL, an exception quoting one) is masked
+    before the line is written. The formatters mask their whole output too, for the
+    fields a record carries besides its message (Django's `request`, `extra=`)."""
 
     def filter(self, record):
         record.msg = redact(record.getMessage())
@@ -56,6 +93,25 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
+def daphne_access_log_mask() -> None:
+    """daphne writes its access log (every request's path: the v2 webhook's path secret
+    with it) straight to a stream, past logging and its filters; its lines are masked
+    here instead. Called by the ASGI module, which daphne imports before it logs."""
+    try:
+        from daphne.access import AccessLogGenerator
+    except ImportError:  # another ASGI server
+        return
+    unmasked = AccessLogGenerator.write_entry
+    if getattr(unmasked, "masks_secrets", False):
+        return
+
+    def write_entry(self, host, date, request, *args, **kwargs):
+        return unmasked(self, host, date, redact(request), *args, **kwargs)
+
+    write_entry.masks_secrets = True
+    AccessLogGenerator.write_entry = write_entry
+
+
 class PrettyFormatter(logging.Formatter):
     def __init__(self):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s tenant=%(tenant_id)s] %(message)s")
@@ -63,7 +119,7 @@ class PrettyFormatter(logging.Formatter):
     def format(self, record):
         record.__dict__.setdefault("request_id", "-")
         record.__dict__.setdefault("tenant_id", "-")
-        return super().format(record)
+        return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,6 +135,6 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and key not in entry:
                 entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        if record.exc_info or record.exc_text:
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str))

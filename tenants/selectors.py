@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db.models import Count
 
-from chatorical import tenancy
+from chatorical import logs, tenancy
 from tenants import crypto
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
 
@@ -126,12 +126,14 @@ def telegram_settings_for(tenant: Tenant) -> TelegramSettings | None:
         config = TelegramConfig.objects.filter(tenant=tenant).first()
     if config is None:
         return None
-    return TelegramSettings(
+    telegram = TelegramSettings(
         bot_token=crypto.decrypt(config.bot_token_encrypted),
         support_group_id=config.support_group_id,
         webhook_secret=crypto.decrypt(config.webhook_secret_encrypted),
         header_secret=crypto.decrypt(config.header_secret_encrypted) if config.header_secret_encrypted else "",
     )
+    logs.secret_register(telegram.bot_token, telegram.webhook_secret, telegram.header_secret)
+    return telegram
 
 
 def tenant_for_webhook_secret(secret: str) -> Tenant | None:
