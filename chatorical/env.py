@@ -1,7 +1,12 @@
 """Small helpers that read settings from the environment, one type each."""
 
+import base64
 import os
+import secrets
+import tempfile
+from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -61,3 +66,34 @@ def env_networks(name: str, default: str = "") -> list[IPv4Network | IPv6Network
         except ValueError as exc:
             raise ImproperlyConfigured(f"{name} must list IP addresses or CIDRs, got {item!r}") from exc
     return networks
+
+
+def random_token() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def random_fernet_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def dev_secret(name: str, directory: Path, generate: Callable[[], str]) -> str:
+    """A development secret made once per checkout and kept in `directory/name` (mode
+    0600), so restarts and every process of `make run` agree on it. Processes starting
+    together agree too: the first file linked into place wins, the others read it."""
+    path = directory / name
+    if not path.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor, draft = tempfile.mkstemp(dir=directory)  # created with mode 0600
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(generate())
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(draft)
+    value = path.read_text().strip()
+    if not value:
+        raise ImproperlyConfigured(f"{path} is empty; delete it to have a new {name} generated")
+    return value

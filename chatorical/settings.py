@@ -6,7 +6,18 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chatorical.env import env_bool, env_choice, env_float, env_int, env_list, env_networks, env_str
+from chatorical.env import (
+    dev_secret,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    random_fernet_key,
+    random_token,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,10 +29,11 @@ DEBUG = env_bool("DEBUG", False)
 EMBEDDED_DEFAULTS: list[str] = []
 
 # --- secrets -----------------------------------------------------------------------------
-DEV_PLACEHOLDER_SECRET = "dev-insecure-placeholder-never-use-in-prod"
 SERVICE_TOKEN = env_str("SERVICE_TOKEN")
 CONVERSATION_JWT_SECRET = env_str("CONVERSATION_JWT_SECRET")
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+# Fernet keys for tenant secrets at rest; the first encrypts, all decrypt (rotation).
+CHANNEL_CONFIG_KEYS = env_list("CHANNEL_CONFIG_KEYS")
 
 if IS_PROD:
     for _name, _value in (
@@ -29,26 +41,28 @@ if IS_PROD:
         ("SERVICE_TOKEN", SERVICE_TOKEN),
         ("DJANGO_SECRET_KEY", SECRET_KEY),
     ):
-        if not _value or _value == DEV_PLACEHOLDER_SECRET or len(_value) < 32:
+        if not _value or len(_value) < 32:
             raise ImproperlyConfigured(f"{_name} must be set to a random value of at least 32 characters in prod")
     if CONVERSATION_JWT_SECRET == SERVICE_TOKEN:
         raise ImproperlyConfigured("CONVERSATION_JWT_SECRET must differ from SERVICE_TOKEN")
+    if not CHANNEL_CONFIG_KEYS:
+        raise ImproperlyConfigured("CHANNEL_CONFIG_KEYS is required in prod")
 else:
-    CONVERSATION_JWT_SECRET = CONVERSATION_JWT_SECRET or DEV_PLACEHOLDER_SECRET
-    SECRET_KEY = SECRET_KEY or DEV_PLACEHOLDER_SECRET
+    # No secret has a default in the code, where anyone could read it: dev makes random
+    # ones once per checkout and keeps them (`make run` needs no setting).
+    DEV_SECRETS_DIR = Path(env_str("DEV_SECRETS_DIR") or BASE_DIR / "var" / "dev-secrets")
+    CONVERSATION_JWT_SECRET = CONVERSATION_JWT_SECRET or dev_secret(
+        "CONVERSATION_JWT_SECRET", DEV_SECRETS_DIR, random_token
+    )
+    SECRET_KEY = SECRET_KEY or dev_secret("DJANGO_SECRET_KEY", DEV_SECRETS_DIR, random_token)
+    CHANNEL_CONFIG_KEYS = CHANNEL_CONFIG_KEYS or [
+        dev_secret("CHANNEL_CONFIG_KEYS", DEV_SECRETS_DIR, random_fernet_key)
+    ]
 
 # A bearer for Prometheus and monitors: /metrics and the detail of /ready, nothing else.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 if IS_PROD and METRICS_TOKEN and len(METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters in prod")
-
-# Fernet keys for tenant secrets at rest; the first encrypts, all decrypt (rotation).
-CHANNEL_CONFIG_KEYS = env_list("CHANNEL_CONFIG_KEYS")
-if IS_PROD and not CHANNEL_CONFIG_KEYS:
-    raise ImproperlyConfigured("CHANNEL_CONFIG_KEYS is required in prod")
-if not CHANNEL_CONFIG_KEYS:
-    # A fixed dev key: dev data is not secret, and a restart must still read it.
-    CHANNEL_CONFIG_KEYS = ["ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="]
 
 # --- Telegram ----------------------------------------------------------------------------
 TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from chatorical.testing import ROOT
 
 STRONG = "s" * 40
@@ -60,9 +62,17 @@ def test_prod_refuses_the_service_token_as_jwt_secret():
     assert "must differ from SERVICE_TOKEN" in result.stderr
 
 
-def test_prod_refuses_the_dev_placeholder():
-    result = load_settings(**{**PROD, "SERVICE_TOKEN": "dev-insecure-placeholder-never-use-in-prod"})
+@pytest.mark.parametrize("name", ["SERVICE_TOKEN", "DJANGO_SECRET_KEY", "CONVERSATION_JWT_SECRET"])
+def test_prod_refuses_a_short_secret(name):
+    result = load_settings(**{**PROD, name: "x" * 31})
     assert result.returncode != 0
+    assert f"{name} must be set to a random value of at least 32 characters" in result.stderr
+
+
+def test_prod_refuses_missing_channel_config_keys():
+    result = load_settings(**{**PROD, "CHANNEL_CONFIG_KEYS": ""})
+    assert result.returncode != 0
+    assert "CHANNEL_CONFIG_KEYS is required in prod" in result.stderr
 
 
 def test_dev_uses_the_dev_database_and_pretty_logs():
