@@ -5,7 +5,8 @@ default tenant's header secret (`X-Telegram-Bot-Api-Secret-Token`), the v2 path 
 secret of at least 32 characters plus the tenant's header secret when it has one. Every
 refusal looks the same (403 `forbidden`), whether the path secret is unknown or the header
 wrong, and costs the client's IP one try of the `webhook_guess` limit; once that limit
-refuses, the IP waits out its block even with a right guess.
+refuses, the IP waits out its block even with a right guess, and each try meanwhile
+lengthens the block (the limiter's penalty).
 
 Accepted updates are answered fast and the work deferred: an update is stored once (the
 seen-set) and processed by a worker. Anything unparsable is acknowledged so Telegram does
@@ -44,15 +45,23 @@ def _guess_block_key(ip: str) -> str:
     return f"webhook-guess-block:{salted_hmac('webhook-guess-block', ip).hexdigest()}"
 
 
-def _refuse_guess(request) -> JsonResponse:
-    """A failed proof: counted against the client's IP; past the limit, the IP is blocked
-    for as long as the limiter says, right guesses included."""
+def _try_counted(request) -> int:
+    """Counts one try against the client's IP; returns the seconds it must wait (0: none).
+    A refused IP is remembered for that long, so a right guess waits too; trying on while
+    blocked raises the limiter's penalty, and the block with it."""
     ip = request_client_ip(request)
     decision = ratelimit.check(name="webhook_guess", tenant=tenant_get_default(), kind="ip", value=ip)
+    if decision.allowed or decision.unavailable:
+        return 0
+    seconds = decision.retry_after_seconds
+    cache.set(_guess_block_key(ip), time.time() + seconds, timeout=seconds)
+    return seconds
+
+
+def _refuse_guess(request) -> JsonResponse:
     logger.warning("telegram webhook refused: unknown path secret or wrong %s", SECRET_HEADER)
-    if not decision.allowed and not decision.unavailable:
-        seconds = decision.retry_after_seconds
-        cache.set(_guess_block_key(ip), time.time() + seconds, timeout=seconds)
+    seconds = _try_counted(request)
+    if seconds:
         return _rate_limited(seconds)
     return error_response(403, "forbidden", "Unknown webhook or wrong secret token.")
 
@@ -67,7 +76,8 @@ def _guess_blocked(request) -> JsonResponse | None:
     blocked_until = cache.get(_guess_block_key(request_client_ip(request)))
     if blocked_until is None or blocked_until <= time.time():
         return None
-    return _rate_limited(max(1, math.ceil(blocked_until - time.time())))
+    seconds = _try_counted(request)
+    return _rate_limited(seconds) if seconds else None
 
 
 def _header_secret_matches(request, expected: str) -> bool:

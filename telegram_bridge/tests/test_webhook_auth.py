@@ -184,3 +184,10 @@ def test_a_short_webhook_secret_in_the_environment_is_refused(env):
     result = load_settings(**env, WEBHOOK_SECRET="w" * 31)
     assert result.returncode != 0
     assert "WEBHOOK_SECRET must be at least 32 characters" in result.stderr
+
+
+def test_guessing_on_while_blocked_lengthens_the_block(agents):
+    for n in range(11):
+        post(f"/v2/telegram/webhook/guess-{n:040d}", {"update_id": n})
+    waits = [int(post("/v1/telegram/webhook", {"update_id": 1})["Retry-After"]) for _ in range(4)]
+    assert waits == sorted(waits) and waits[-1] > waits[0]
