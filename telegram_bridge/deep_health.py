@@ -23,7 +23,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 from chatorical import tenancy
-from chatorical.errors import ApiError, error_response
+from chatorical.errors import ApiError
 from chatorical.http import service_token_valid
 from conversations import selectors, services
 from conversations.models import Conversation, Message, OutboxEvent

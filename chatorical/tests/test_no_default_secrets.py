@@ -63,11 +63,9 @@ def test_a_token_signed_with_the_former_placeholder_is_refused(start_server, def
             "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex,
         }  # fmt: skip
         forged = jwt.encode(claims, FORMER_PLACEHOLDER, algorithm="HS256")
-        refused = http.get(f"/v1/conversations/{conversation_id}/messages", headers={"Authorization": f"Bearer {forged}"})
-        issued = http.get(
-            f"/v1/conversations/{conversation_id}/messages",
-            headers={"Authorization": f"Bearer {started.json()['token']}"},
-        )
+        history = f"/v1/conversations/{conversation_id}/messages"
+        refused = http.get(history, headers={"Authorization": f"Bearer {forged}"})
+        issued = http.get(history, headers={"Authorization": f"Bearer {started.json()['token']}"})
     assert refused.status_code == 401
     assert issued.status_code == 200, "the generated secret signs and checks the server's own tokens"
     assert (tmp_path / "CONVERSATION_JWT_SECRET").exists()

@@ -11,6 +11,8 @@ from tenants.selectors import api_key_hash, telegram_settings_for
 from tenants.services import telegram_config_set
 
 BOT_TOKEN = "555555555:AAAdminFormBotToken_0123456789abcdef"
+ADMIN_HOOK_SECRET = "admin-hook-secret-0123456789abcdef0123"
+TAKEN_SECRET = "taken-secret-0123456789abcdef0123456789"
 
 
 def staff_of(django_user_model, tenant, role, username=None):
@@ -127,7 +129,7 @@ def test_telegram_config_form_writes_encrypted_and_masks(client, owner_a, tenant
         {
             "support_group_id": "-100777",
             "bot_token": BOT_TOKEN,
-            "webhook_secret": "admin-hook-secret-0123456789abcdef0123",
+            "webhook_secret": ADMIN_HOOK_SECRET,
             "header_secret": "",
         },
     )
@@ -138,11 +140,11 @@ def test_telegram_config_form_writes_encrypted_and_masks(client, owner_a, tenant
     with tenancy.tenant_context(tenant_a.tenant):
         config = TelegramConfig.objects.get()
     page = client.get(f"/admin/tenants/telegramconfig/{config.pk}/change/").content.decode()
-    assert BOT_TOKEN not in page and "admin-hook-secret-0123456789abcdef0123" not in page and config.bot_token_encrypted not in page
+    assert BOT_TOKEN not in page and ADMIN_HOOK_SECRET not in page and config.bot_token_encrypted not in page
 
 
 def test_telegram_config_form_refuses_bad_values_in_the_form(client, owner_a, tenant_a, tenant_b):
-    telegram_config_set(tenant=tenant_b.tenant, bot_token=BOT_TOKEN, support_group_id=1, webhook_secret="taken-secret-0123456789abcdef0123456789")
+    telegram_config_set(tenant=tenant_b.tenant, bot_token=BOT_TOKEN, support_group_id=1, webhook_secret=TAKEN_SECRET)
     bad_token = client.post(
         "/admin/tenants/telegramconfig/add/",
         {"support_group_id": "1", "bot_token": "nope", "webhook_secret": "fresh", "header_secret": ""},
@@ -150,9 +152,14 @@ def test_telegram_config_form_refuses_bad_values_in_the_form(client, owner_a, te
     assert bad_token.status_code == 200 and "does not look like" in bad_token.content.decode()
     taken = client.post(
         "/admin/tenants/telegramconfig/add/",
-        {"support_group_id": "1", "bot_token": BOT_TOKEN, "webhook_secret": "taken-secret-0123456789abcdef0123456789", "header_secret": ""},
+        {"support_group_id": "1", "bot_token": BOT_TOKEN, "webhook_secret": TAKEN_SECRET, "header_secret": ""},
     )
     assert taken.status_code == 200 and "Another tenant uses this webhook secret" in taken.content.decode()
+    short = client.post(
+        "/admin/tenants/telegramconfig/add/",
+        {"support_group_id": "1", "bot_token": BOT_TOKEN, "webhook_secret": "s" * 31, "header_secret": ""},
+    )
+    assert short.status_code == 200 and "at least 32 characters" in short.content.decode()
 
 
 def test_outbox_is_a_read_only_list_filterable_by_dead(client, owner_a, tenant_a):

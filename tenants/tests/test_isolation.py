@@ -291,7 +291,7 @@ def the_row(world, model):
 
 @pytest.fixture
 def two_worlds_in_the_admin(client, django_user_model, tenant_a, tenant_b):
-    for world, secret in ((tenant_a, "hook-a-0123456789abcdef0123456789abcdef"), (tenant_b, "hook-b-0123456789abcdef0123456789abcdef")):
+    for world, secret in ((tenant_a, "hook-a-" + "a" * 32), (tenant_b, "hook-b-" + "b" * 32)):
         telegram_config_set(tenant=world.tenant, bot_token=BOT_TOKEN, support_group_id=1, webhook_secret=secret)
         user = django_user_model.objects.create_user(f"owner-{world.tenant.slug}", password="pw", is_staff=True)
         with tenancy.tenant_context(world.tenant):
