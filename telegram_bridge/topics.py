@@ -169,17 +169,3 @@ def topic_close(bridge: Bridge, conversation: Conversation) -> None:
         bridge.call("closeForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
     except (tg.ThreadNotFound, tg.TopicClosed):
         pass
-
-
-def topic_delete_best_effort(conversation: Conversation) -> None:
-    """After a conversation was deleted: remove its topic too, if Telegram lets us."""
-    if conversation.thread_id is None:
-        return
-    with tenancy.tenant_context(conversation.tenant):
-        bridge = Bridge.for_tenant(conversation.tenant)
-        if bridge is None:
-            return
-        try:
-            bridge.call("deleteForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
-        except (tg.TelegramError, RetryLater) as exc:
-            logger.info("topic of deleted conversation %s left in place: %s", conversation.id, exc)
