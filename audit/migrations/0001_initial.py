@@ -33,12 +33,12 @@ DROP FUNCTION IF EXISTS audit_entry_append_only();
 
 def _append_only(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(APPEND_ONLY)
+        schema_editor.execute(APPEND_ONLY, params=None)
 
 
 def _drop_append_only(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_APPEND_ONLY)
+        schema_editor.execute(DROP_APPEND_ONLY, params=None)
 
 
 class Migration(migrations.Migration):
