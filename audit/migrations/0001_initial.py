@@ -15,7 +15,7 @@ DECLARE
     purge_before timestamptz := NULLIF(current_setting('chatorical.audit_purge_before', true), '')::timestamptz;
 BEGIN
     IF TG_OP = 'DELETE' AND purge_before IS NOT NULL
-        AND purge_before <= now() - interval '400 days' AND OLD.created_at < purge_before THEN
+        AND purge_before <= clock_timestamp() - interval '400 days' AND OLD.created_at < purge_before THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit entries are append-only: % of entry % refused', TG_OP, OLD.id
