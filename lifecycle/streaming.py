@@ -22,7 +22,9 @@ from django.http import StreamingHttpResponse
 
 from chatorical import tenancy
 
-CURSOR_ROWS = 2000
+# Rows per fetch from a server-side cursor: with 4 KB messages 500 rows hold ~2 MB, and the
+# serving process grew 11 MB streaming 80 MB (2,000 rows: 25 MB).
+CURSOR_ROWS = 500
 CHUNK_BYTES = 64 * 1024
 
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
