@@ -93,7 +93,6 @@ class ConversationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             services.conversation_close(conversation=conversation)
         messages.success(request, "Closed.")
 
-
     def has_export_permission(self, request):
         return self._role(request) in OWNERS
 

@@ -195,5 +195,9 @@ class AuditExportApi(LifecycleApiView):
             return map(json_line, rows)
 
         return streaming_response(
-            request, tenant=tenant, lines=lines, export_format=export_format, filename=f"{tenant.slug}-audit.{export_format}"
+            request,
+            tenant=tenant,
+            lines=lines,
+            export_format=export_format,
+            filename=f"{tenant.slug}-audit.{export_format}",
         )

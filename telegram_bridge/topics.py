@@ -5,9 +5,7 @@ import logging
 
 from django.db import transaction
 
-from chatorical import tenancy
 from conversations.models import Conversation, Message
-from conversations.tasks import RetryLater
 from telegram_bridge import client as tg
 from telegram_bridge.bridge import Bridge
 from templates_i18n.selectors import template_text

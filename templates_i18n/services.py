@@ -91,9 +91,7 @@ def _save_unique(row) -> None:
 def text_set(*, tenant, kind: str, key: str, locale: str, text: str):
     """Creates or replaces the tenant's `kind` text for (locale, key)."""
     locale = text_validate(kind=kind, key=key, locale=locale, text=text)
-    row, created = MODELS[kind].objects.update_or_create(
-        tenant=tenant, locale=locale, key=key, defaults={"text": text}
-    )
+    row, created = MODELS[kind].objects.update_or_create(tenant=tenant, locale=locale, key=key, defaults={"text": text})
     _audit(row, f"{kind}.create" if created else f"{kind}.update", ["text"])
     _invalidate(tenant.id)
     return row
@@ -120,7 +118,9 @@ def text_update(*, row, key: str | None = None, locale: str | None = None, text:
     text = row.text if text is None else text
     locale = text_validate(kind=kind, key=key, locale=row.locale if locale is None else locale, text=text)
     text_check_unique(tenant_id=row.tenant_id, kind=kind, key=key, locale=locale, exclude_id=row.pk)
-    changed = [name for name, value in (("key", key), ("locale", locale), ("text", text)) if getattr(row, name) != value]
+    changed = [
+        name for name, value in (("key", key), ("locale", locale), ("text", text)) if getattr(row, name) != value
+    ]
     row.key, row.locale, row.text = key, locale, text
     _save_unique(row)
     _audit(row, f"{kind}.update", changed)

@@ -14,19 +14,18 @@ from lifecycle.retention import audit_purge
 
 
 def _entry(tenant, *, days_old: int = 0) -> AuditEntry:
-    entry = audit_record(tenant_id=tenant.id, action="test.action", object_type="test", object_id="1")
-    if days_old:
-        # Backdated by inserting a copy: the row itself cannot be updated.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO audit_auditentry (tenant_id, created_at, actor_type, actor_id, actor_name, action,"
-                " object_type, object_id, changed_fields, detail, request_id, client_ip_hash)"
-                " VALUES (%s, now() - make_interval(days => %s), 'system', 'test', '', 'test.old', 'test', '1',"
-                " '[]', '{}', '', '') RETURNING id",
-                [tenant.id, days_old],
-            )
-            return AuditEntry._base_manager.get(pk=cursor.fetchone()[0])
-    return AuditEntry._base_manager.filter(tenant_id=tenant.id).latest("id")
+    if not days_old:
+        return audit_record(tenant_id=tenant.id, action="test.action", object_type="test", object_id="1")
+    # Backdated by inserting a copy: the row itself cannot be updated.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditentry (tenant_id, created_at, actor_type, actor_id, actor_name, action,"
+            " object_type, object_id, changed_fields, detail, request_id, client_ip_hash)"
+            " VALUES (%s, now() - make_interval(days => %s), 'system', 'test', '', 'test.old', 'test', '1',"
+            " '[]', '{}', '', '') RETURNING id",
+            [tenant.id, days_old],
+        )
+        return AuditEntry._base_manager.get(pk=cursor.fetchone()[0])
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,9 @@ def test_bulk_delete_queues_the_removal_of_each_topic(client, service, default_t
         **service,
     )
     with tenancy.tenant_context(default_tenant):
-        removals = list(OutboxEvent.objects.filter(kind=OutboxEvent.Kind.TOPIC_DELETE).values_list("payload", flat=True))
+        removals = list(
+            OutboxEvent.objects.filter(kind=OutboxEvent.Kind.TOPIC_DELETE).values_list("payload", flat=True)
+        )
     assert removals == [{"chat_id": -100123, "thread_id": 77, "conversation_id": str(doomed.id)}]
 
 

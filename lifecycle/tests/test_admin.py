@@ -12,7 +12,9 @@ from tenants.tests.test_admin import staff_of
 
 
 def act(client, action, conversation):
-    return client.post("/admin/conversations/conversation/", {"action": action, "_selected_action": [str(conversation.pk)]})
+    return client.post(
+        "/admin/conversations/conversation/", {"action": action, "_selected_action": [str(conversation.pk)]}
+    )
 
 
 def entries(tenant, **filters):

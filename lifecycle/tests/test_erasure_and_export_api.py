@@ -104,7 +104,9 @@ def test_export_is_everything_stored_about_the_conversation(client, tenant_a):
     response = client.get(f"/api/v2/conversations/{conversation.id}/export", **key_header(tenant_a.key))
     assert response.status_code == 200
     document = response.json()
-    assert {key: document[key] for key in ("id", "visitor_name", "locale", "page_url", "status", "claimed_by_name")} == {
+    assert {
+        key: document[key] for key in ("id", "visitor_name", "locale", "page_url", "status", "claimed_by_name")
+    } == {
         "id": str(conversation.id),
         "visitor_name": "Ada",
         "locale": "de-AT",

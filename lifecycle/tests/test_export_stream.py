@@ -89,7 +89,8 @@ def test_a_large_export_streams_in_constant_memory(start_server, tenant_a, tenan
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {Message._meta.db_table} (tenant_id, conversation_id, seq, direction, text, agent_name, created_at)
+            INSERT INTO {Message._meta.db_table}
+                (tenant_id, conversation_id, seq, direction, text, agent_name, created_at)
             SELECT %s, (%s::uuid[])[1 + (n - 1) %% 20], 100 + n, 'INBOUND', repeat(md5(n::text), %s), '', now()
             FROM generate_series(1, %s) AS n
             """,

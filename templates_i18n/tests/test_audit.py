@@ -7,7 +7,10 @@ from chatorical import tenancy
 def test_template_edits_through_the_api_are_audited(client, tenant_a):
     headers = {"HTTP_AUTHORIZATION": f"Api-Key {tenant_a.key}"}
     created = client.post(
-        "/api/v2/templates/", {"key": "welcome", "locale": "de", "text": "Hallo!"}, content_type="application/json", **headers
+        "/api/v2/templates/",
+        {"key": "welcome", "locale": "de", "text": "Hallo!"},
+        content_type="application/json",
+        **headers,
     )
     assert created.status_code == 201
     template_id = created.json()["id"]
