@@ -100,6 +100,17 @@ def message_add(
     return message
 
 
+@transaction.atomic
+def integration_message_add(*, conversation: Conversation, text: str, agent_name: str) -> Message:
+    """An agent message sent by an integration (the API): stored as message_add stores it,
+    and audited, which a chat message from a widget or from Telegram is not."""
+    message = message_add(
+        conversation=conversation, direction=Message.Direction.OUTBOUND, text=text, agent_name=agent_name
+    )
+    _audit(conversation, "message.create", detail={"seq": message.seq})
+    return message
+
+
 def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Message | None]:
     """message_add for several messages of the tenant at once, in one database round trip:
     one result per message, in order, None where the conversation is closed. A text that

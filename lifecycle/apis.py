@@ -2,44 +2,20 @@
 log, and exports that stream."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from audit.models import AuditEntry
-from chatorical.drf import ErrorSerializer, PagePagination, TenantApiView
-from chatorical.errors import ApiError
-from conversations import selectors as conversation_selectors
+from chatorical.drf import PagePagination, TenantApiView
 from conversations import services as conversation_services
+from conversations.apis_v2 import conversation_or_404, errors, valid
 from lifecycle import selectors, services
 from lifecycle.streaming import csv_lines, json_line, streaming_response
 from tenants.models import ApiKey
 
 Scope = ApiKey.Scope
-
-
-def _errors(*statuses: int) -> dict:
-    descriptions = {
-        400: "Invalid input.",
-        401: "No, unknown or revoked API key.",
-        403: "The key lacks the scope.",
-        404: "No such conversation in this key's tenant, or no such page.",
-    }
-    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (401, 403, *statuses)}
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _conversation_or_404(conversation_id):
-    conversation = conversation_selectors.conversation_get(conversation_id=conversation_id)
-    if conversation is None:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
-    return conversation
 
 
 class LifecycleApiView(TenantApiView):
@@ -65,9 +41,9 @@ class ConversationEraseApi(LifecycleApiView):
 
     required_scopes = {"POST": [Scope.CONVERSATIONS_ERASE]}
 
-    @extend_schema(operation_id="conversations_erase", request=None, responses={200: ErasedSerializer, **_errors(404)})
+    @extend_schema(operation_id="conversations_erase", request=None, responses={200: ErasedSerializer, **errors(404)})
     def post(self, request, conversation_id):
-        conversation = _conversation_or_404(conversation_id)
+        conversation = conversation_or_404(conversation_id)
         messages = conversation_services.conversation_erase(conversation=conversation)
         return Response({"id": conversation.pk, "erased": True, "messages": messages})
 
@@ -78,9 +54,9 @@ class ConversationDocumentApi(LifecycleApiView):
 
     required_scopes = {"GET": [Scope.EXPORTS_READ]}
 
-    @extend_schema(operation_id="conversations_export", responses={200: OpenApiTypes.OBJECT, **_errors(404)})
+    @extend_schema(operation_id="conversations_export", responses={200: OpenApiTypes.OBJECT, **errors(404)})
     def get(self, request, conversation_id):
-        conversation = _conversation_or_404(conversation_id)
+        conversation = conversation_or_404(conversation_id)
         return Response(conversation_services.conversation_export(conversation=conversation))
 
 
@@ -101,10 +77,10 @@ class ExportStreamApi(LifecycleApiView):
     @extend_schema(
         operation_id="exports_stream",
         parameters=[ExportStreamFilterSerializer],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, **_errors(400)},
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, **errors(400)},
     )
     def get(self, request):
-        export_format = _valid(ExportStreamFilterSerializer, request.query_params)["format"]
+        export_format = valid(ExportStreamFilterSerializer, request.query_params)["format"]
         tenant = request.auth.tenant
         services.export_audit(tenant=tenant, action="export.stream", export_format=export_format)
         return streaming_response(
@@ -154,10 +130,10 @@ class AuditListApi(LifecycleApiView):
     @extend_schema(
         operation_id="audit_list",
         parameters=[AuditFilterSerializer],
-        responses={200: AuditEntrySerializer(many=True), **_errors(400, 404)},
+        responses={200: AuditEntrySerializer(many=True), **errors(400, 404)},
     )
     def get(self, request):
-        filters = _valid(AuditFilterSerializer, request.query_params)
+        filters = valid(AuditFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.audit_list(**filters), request, view=self)
         return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)
@@ -174,11 +150,11 @@ class AuditExportApi(LifecycleApiView):
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
-            **_errors(400),
+            **errors(400),
         },
     )
     def get(self, request):
-        filters = _valid(AuditExportFilterSerializer, request.query_params)
+        filters = valid(AuditExportFilterSerializer, request.query_params)
         export_format = filters.pop("format")
         tenant = request.auth.tenant
         services.export_audit(

@@ -111,3 +111,21 @@ def test_export_as_json_lines_and_csv(client, tenant_a):
         ("jsonl", {"action": "template.update"}),
         ("csv", {}),
     ]
+
+
+def test_api_writes_are_audited(client, tenant_a):
+    conversation_id = tenant_a.conversation.id
+    sent = client.post(
+        f"/api/v2/conversations/{conversation_id}/messages/",
+        {"text": "Shipped."},
+        content_type="application/json",
+        **key_header(tenant_a.key),
+    )
+    assert sent.status_code == 201
+    client.post(f"/api/v2/conversations/{conversation_id}/close/", **key_header(tenant_a.key))
+    entries = client.get(f"/api/v2/audit/?object_id={conversation_id}", **key_header(tenant_a.key)).json()["results"]
+    assert [(e["action"], e["actor_type"], e["actor_id"], e["detail"]) for e in entries] == [
+        ("message.create", "api_key", tenant_a.api_key.prefix, {"seq": 3}),
+        ("conversation.close", "api_key", tenant_a.api_key.prefix, {}),
+    ]
+    assert entries[0]["request_id"] == sent["X-Request-Id"]
