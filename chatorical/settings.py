@@ -218,6 +218,8 @@ AUDIT_KEEP_DAYS = max(400, env_int("AUDIT_KEEP_DAYS", 400))
 CELERY_BEAT_SCHEDULE["retention-run"] = {
     "task": "lifecycle.tasks.retention_run_daily",
     "schedule": crontab(hour=RETENTION_HOUR_UTC, minute=0),
+    # Held up past this, today's run is dropped rather than run late beside tomorrow's.
+    "options": {"expires": 12 * 3600},
 }
 
 # --- Django ------------------------------------------------------------------------------

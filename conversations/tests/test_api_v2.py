@@ -298,6 +298,11 @@ def test_schema_lists_every_operation_and_the_key_scheme(client):
         ("/api/v2/strings/{id}/", "patch"),
         ("/api/v2/strings/{id}/", "delete"),
         ("/api/v2/strings/catalog/", "get"),
+        ("/api/v2/conversations/{conversation_id}/erase", "post"),
+        ("/api/v2/conversations/{conversation_id}/export", "get"),
+        ("/api/v2/exports/stream", "get"),
+        ("/api/v2/audit/", "get"),
+        ("/api/v2/audit/export", "get"),
     }
     assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["in"] == "header"
     for path, item in schema["paths"].items():
