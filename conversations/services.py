@@ -321,6 +321,8 @@ def conversation_close(*, conversation: Conversation) -> Conversation:
 
 
 def _audit(conversation: Conversation, action: str, **facts) -> None:
+    if conversation.is_synthetic:
+        return  # /health/deep's probe: a check of the system, not an action on data
     audit_record(
         tenant_id=conversation.tenant_id,
         action=action,

@@ -48,9 +48,11 @@ def tenant_create(*, slug: str, name: str, origins: list[str] = (), locale: str 
             raise ApiError(400, "invalid_origin", f"`{origin}` is not an origin such as https://shop.example.")
         if normalized not in allowed_origins:
             allowed_origins.append(normalized)
-    return Tenant.objects.create(
+    tenant = Tenant.objects.create(
         slug=slug, name=name.strip(), allowed_origins=allowed_origins, default_locale=locale, plan=plan
     )
+    audit_record(tenant_id=tenant.id, action="tenant.create", object_type="tenants.tenant", object_id=tenant.pk)
+    return tenant
 
 
 def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: str, header_secret: str = "") -> None:
@@ -113,6 +115,13 @@ def telegram_configs_reencrypt() -> int:
                 if value:
                     setattr(config, field, crypto.rotate_token(value))
             config.save(update_fields=[*fields, "updated_at"])
+            audit_record(
+                tenant_id=config.tenant_id,
+                action="telegram_config.reencrypt",
+                object_type="tenants.telegramconfig",
+                object_id=config.pk,
+                changed_fields=fields,
+            )
     return len(configs)
 
 

@@ -93,3 +93,21 @@ def test_the_plans_ceiling_bounds_retention(tenant_a, plan_ceiling):
 def test_without_billing_any_retention_is_accepted(tenant_a):
     assert retention.retention_ceiling(tenant_a.tenant) is None
     assert tenant_retention_set(tenant=tenant_a.tenant, days=3650).retention_days == 3650
+
+
+def test_tenants_created_on_the_command_line_are_audited(db):
+    from tenants.models import Tenant
+
+    call_command("tenant", "create", "shop", "--name", "Shop")
+    assert recorded(Tenant.objects.get(slug="shop"), "tenant.create") == [("tenant.create", "cli", "tenant create", [])]
+
+
+def test_a_deep_health_probe_leaves_no_audit_entries(default_tenant):
+    from conversations import services
+    from conversations.tests.factories import conversation_for
+
+    probe = conversation_for(default_tenant, is_synthetic=True)
+    with tenancy.tenant_context(default_tenant):
+        services.conversation_close(conversation=probe)
+        services.conversation_erase(conversation=probe)
+        assert not AuditEntry.objects.filter(object_id=str(probe.pk)).exists()
