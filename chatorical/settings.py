@@ -214,7 +214,9 @@ if not 0 <= RETENTION_HOUR_UTC <= 23:
     raise ImproperlyConfigured("RETENTION_HOUR_UTC must be an hour from 0 to 23")
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500)
 TELEGRAM_UPDATES_KEEP_DAYS = env_int("TELEGRAM_UPDATES_KEEP_DAYS", 7)
-AUDIT_KEEP_DAYS = max(400, env_int("AUDIT_KEEP_DAYS", 400))
+AUDIT_KEEP_DAYS = env_int("AUDIT_KEEP_DAYS", 400)
+if AUDIT_KEEP_DAYS < 400:
+    raise ImproperlyConfigured("AUDIT_KEEP_DAYS must be at least 400 (the audit table refuses younger deletes)")
 CELERY_BEAT_SCHEDULE["retention-run"] = {
     "task": "lifecycle.tasks.retention_run_daily",
     "schedule": crontab(hour=RETENTION_HOUR_UTC, minute=0),
