@@ -214,6 +214,8 @@ if not 0 <= RETENTION_HOUR_UTC <= 23:
     raise ImproperlyConfigured("RETENTION_HOUR_UTC must be an hour from 0 to 23")
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500)
 TELEGRAM_UPDATES_KEEP_DAYS = env_int("TELEGRAM_UPDATES_KEEP_DAYS", 7)
+if RETENTION_BATCH_SIZE < 1 or TELEGRAM_UPDATES_KEEP_DAYS < 1:
+    raise ImproperlyConfigured("RETENTION_BATCH_SIZE and TELEGRAM_UPDATES_KEEP_DAYS must be at least 1")
 AUDIT_KEEP_DAYS = env_int("AUDIT_KEEP_DAYS", 400)
 if AUDIT_KEEP_DAYS < 400:
     raise ImproperlyConfigured("AUDIT_KEEP_DAYS must be at least 400 (the audit table refuses younger deletes)")

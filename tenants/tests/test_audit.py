@@ -111,3 +111,27 @@ def test_a_deep_health_probe_leaves_no_audit_entries(default_tenant):
         services.conversation_close(conversation=probe)
         services.conversation_erase(conversation=probe)
         assert not AuditEntry.objects.filter(object_id=str(probe.pk)).exists()
+
+
+def test_the_tenant_admin_form_refuses_retention_above_the_plan(client, django_user_model, tenant_a, plan_ceiling):
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw"))
+    tenant = tenant_a.tenant
+    form = {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "status": tenant.status,
+        "allowed_origins": "[]",
+        "default_locale": "en",
+        "plan": "free",
+        "rate_limits": "{}",
+        "retention_days": "45",
+    }
+    refused = client.post(f"/admin/tenants/tenant/{tenant.pk}/change/", form)
+    assert refused.status_code == 200
+    assert "at most 30 days" in refused.content.decode()
+    accepted = client.post(f"/admin/tenants/tenant/{tenant.pk}/change/", {**form, "retention_days": "30"})
+    assert accepted.status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.retention_days == 30
+    [change] = recorded(tenant, "admin.change")
+    assert change[:2] == ("admin.change", "admin_user") and "retention_days" in change[3]
