@@ -5,16 +5,13 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from audit.models import AuditEntry
 from chatorical import tenancy
-from chatorical.asgi import application
 from conversations import services
 from conversations.models import Conversation, Message, OutboxEvent
-from conversations.tests.factories import conversation_for, message_for, token_for
+from conversations.tests.factories import conversation_for, message_for, widget_socket_and_key
 from tenants.models import ApiKey
 from tenants.services import api_key_create
 
@@ -129,16 +126,9 @@ def test_export_is_everything_stored_about_the_conversation(client, tenant_a):
 
 @pytest.mark.django_db(transaction=True)
 async def test_erasing_closes_the_open_socket_with_conversation_closed_first(default_tenant):
-    def arrange():
-        conversation = conversation_for(default_tenant)
-        issued = api_key_create(tenant=default_tenant, name="Privacy", scopes=[ApiKey.Scope.CONVERSATIONS_ERASE])
-        return conversation, token_for(conversation), issued.raw_key
-
-    conversation, token, key = await database_sync_to_async(arrange)()
-    socket = WebsocketCommunicator(application, f"/v1/ws?token={token}")
-    connected, _ = await socket.connect()
-    assert connected
-    assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
+    conversation, socket, key = await widget_socket_and_key(
+        default_tenant, key_name="Privacy", scope=ApiKey.Scope.CONVERSATIONS_ERASE
+    )
 
     def post():
         return Client().post(f"/api/v2/conversations/{conversation.id}/erase", **key_header(key))
