@@ -229,6 +229,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- data lifecycle (lifecycle/retention.py) ---------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+# The daily retention run starts at this hour (UTC). What it keeps: closed conversations
+# per Tenant.retention_days, raw Telegram updates TELEGRAM_UPDATES_KEEP_DAYS, audit
+# entries AUDIT_KEEP_DAYS (at least 400: the audit table's trigger refuses younger).
+RETENTION_HOUR_UTC = env_int("RETENTION_HOUR_UTC", 3)
+if not 0 <= RETENTION_HOUR_UTC <= 23:
+    raise ImproperlyConfigured("RETENTION_HOUR_UTC must be an hour from 0 to 23")
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500)
+TELEGRAM_UPDATES_KEEP_DAYS = env_int("TELEGRAM_UPDATES_KEEP_DAYS", 7)
+if RETENTION_BATCH_SIZE < 1 or TELEGRAM_UPDATES_KEEP_DAYS < 1:
+    raise ImproperlyConfigured("RETENTION_BATCH_SIZE and TELEGRAM_UPDATES_KEEP_DAYS must be at least 1")
+AUDIT_KEEP_DAYS = env_int("AUDIT_KEEP_DAYS", 400)
+if AUDIT_KEEP_DAYS < 400:
+    raise ImproperlyConfigured("AUDIT_KEEP_DAYS must be at least 400 (the audit table refuses younger deletes)")
+CELERY_BEAT_SCHEDULE["retention-run"] = {
+    "task": "lifecycle.tasks.retention_run_daily",
+    "schedule": crontab(hour=RETENTION_HOUR_UTC, minute=0),
+    # Held up past this, today's run is dropped rather than run late beside tomorrow's.
+    "options": {"expires": 12 * 3600},
+}
+
 # --- Django ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",
@@ -243,12 +266,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "audit",
     "tenants",
     "conversations",
     "telegram_bridge",
     "templates_i18n",
     "billing",
     "widget_static",
+    "lifecycle",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +289,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatorical.middleware.TenantMiddleware",
     "tenants.middleware.AdminTenantMiddleware",
+    "audit.context.AuditRequestMiddleware",
     "chatorical.security.AdminContentSecurityPolicyMiddleware",
     "chatorical.middleware.JsonErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",

@@ -46,6 +46,7 @@ urlpatterns = [
         name="v1-admin-template",
     ),
     path("api/v2/", include("conversations.urls_api")),
+    path("api/v2/", include("lifecycle.urls_api")),
     path("admin/", admin.site.urls),
     path("metrics", health.metrics, name="metrics"),
 ]

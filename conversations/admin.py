@@ -3,6 +3,7 @@ through conversations.services, so their events and fan-out happen as anywhere e
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import JsonResponse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -59,7 +60,8 @@ class ConversationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         "transcript",
     ]
     readonly_fields = [field for field in fields if field not in ("visitor_name", "note")]
-    actions = ["close"]
+    # Erasure and export on request (lifecycle/): the same as the API's, for owners.
+    actions = ["close", "erase", "export"]
 
     def save_model(self, request, obj, form, change):
         if "visitor_name" in form.changed_data:
@@ -90,6 +92,23 @@ class ConversationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         for conversation in queryset:
             services.conversation_close(conversation=conversation)
         messages.success(request, "Closed.")
+
+    def has_export_permission(self, request):
+        return self._role(request) in OWNERS
+
+    @admin.action(description="Erase the selected conversations now (with messages and topics)", permissions=["delete"])
+    def erase(self, request, queryset):
+        for conversation in queryset:
+            services.conversation_erase(conversation=conversation)
+        messages.success(request, "Erased.")
+
+    @admin.action(description="Export everything stored about the selected conversations", permissions=["export"])
+    def export(self, request, queryset):
+        conversations = queryset.order_by("created_at")
+        documents = [services.conversation_export(conversation=conversation) for conversation in conversations]
+        response = JsonResponse({"conversations": documents}, json_dumps_params={"ensure_ascii": False})
+        response["Content-Disposition"] = 'attachment; filename="conversations-export.json"'
+        return response
 
 
 @admin.register(Message)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from chatorical.drf import ErrorSerializer, PagePagination, StrictCharField, TenantApiView
 from chatorical.errors import ApiError
 from conversations import selectors, services
-from conversations.models import Conversation, Message
+from conversations.models import Conversation
 from conversations.serializers import ConversationExportSerializer, ConversationSerializer, MessageSerializer
 from tenants.models import ApiKey
 
@@ -53,7 +53,7 @@ class UsageSerializer(serializers.Serializer):
     messages = serializers.IntegerField(help_text="Messages, both directions, since period_start.")
 
 
-def _errors(*statuses: int) -> dict:
+def errors(*statuses: int) -> dict:
     """The error responses of an operation, all in the one error shape."""
     descriptions = {
         400: "Invalid input.",
@@ -70,14 +70,14 @@ class ExportPagination(PagePagination):
     max_page_size = 100
 
 
-def _conversation_or_404(conversation_id) -> Conversation:
+def conversation_or_404(conversation_id) -> Conversation:
     conversation = selectors.conversation_get(conversation_id=conversation_id)
     if conversation is None:
         raise ApiError(404, "conversation_not_found", "No such conversation.")
     return conversation
 
 
-def _valid(serializer_class, data) -> dict:
+def valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -95,10 +95,10 @@ class ConversationListApi(TenantApiView):
     @extend_schema(
         operation_id="conversations_list",
         parameters=[ConversationFilterSerializer],
-        responses={200: ConversationSerializer(many=True), **_errors(400, 404)},
+        responses={200: ConversationSerializer(many=True), **errors(400, 404)},
     )
     def get(self, request):
-        filters = _valid(ConversationFilterSerializer, request.query_params)
+        filters = valid(ConversationFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.conversation_list(**filters), request, view=self)
         return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
@@ -109,9 +109,9 @@ class ConversationDetailApi(TenantApiView):
 
     required_scopes = {"GET": [Scope.CONVERSATIONS_READ]}
 
-    @extend_schema(operation_id="conversations_retrieve", responses={200: ConversationSerializer, **_errors(404)})
+    @extend_schema(operation_id="conversations_retrieve", responses={200: ConversationSerializer, **errors(404)})
     def get(self, request, conversation_id):
-        return Response(ConversationSerializer(_conversation_or_404(conversation_id)).data)
+        return Response(ConversationSerializer(conversation_or_404(conversation_id)).data)
 
 
 class ConversationMessagesApi(TenantApiView):
@@ -122,11 +122,11 @@ class ConversationMessagesApi(TenantApiView):
     @extend_schema(
         operation_id="conversations_messages_list",
         parameters=[MessageListFilterSerializer],
-        responses={200: MessagePageSerializer, **_errors(400, 404)},
+        responses={200: MessagePageSerializer, **errors(400, 404)},
     )
     def get(self, request, conversation_id):
-        conversation = _conversation_or_404(conversation_id)
-        filters = _valid(MessageListFilterSerializer, request.query_params)
+        conversation = conversation_or_404(conversation_id)
+        filters = valid(MessageListFilterSerializer, request.query_params)
         messages = selectors.message_list(
             conversation=conversation, after_seq=filters["after_seq"], limit=filters["limit"] + 1
         )
@@ -142,17 +142,14 @@ class ConversationMessagesApi(TenantApiView):
     @extend_schema(
         operation_id="conversations_messages_create",
         request=MessageCreateSerializer,
-        responses={201: MessageSerializer, **_errors(400, 404, 409)},
+        responses={201: MessageSerializer, **errors(400, 404, 409)},
         description="Sends an agent message to the visitor, as the integration (agent name = the key's name).",
     )
     def post(self, request, conversation_id):
-        conversation = _conversation_or_404(conversation_id)
-        data = _valid(MessageCreateSerializer, request.data)
-        message = services.message_add(
-            conversation=conversation,
-            direction=Message.Direction.OUTBOUND,
-            text=data["text"],
-            agent_name=request.auth.name,
+        conversation = conversation_or_404(conversation_id)
+        data = valid(MessageCreateSerializer, request.data)
+        message = services.integration_message_add(
+            conversation=conversation, text=data["text"], agent_name=request.auth.name
         )
         logger.info("API key %s sent message %s to conversation %s", request.auth.prefix, message.seq, conversation.id)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
@@ -164,10 +161,10 @@ class ConversationCloseApi(TenantApiView):
     required_scopes = {"POST": [Scope.CONVERSATIONS_WRITE]}
 
     @extend_schema(
-        operation_id="conversations_close", request=None, responses={200: ConversationSerializer, **_errors(404)}
+        operation_id="conversations_close", request=None, responses={200: ConversationSerializer, **errors(404)}
     )
     def post(self, request, conversation_id):
-        conversation = services.conversation_close(conversation=_conversation_or_404(conversation_id))
+        conversation = services.conversation_close(conversation=conversation_or_404(conversation_id))
         return Response(ConversationSerializer(conversation).data)
 
 
@@ -180,10 +177,10 @@ class ExportListApi(TenantApiView):
     @extend_schema(
         operation_id="exports_list",
         parameters=[ConversationFilterSerializer],
-        responses={200: ConversationExportSerializer(many=True), **_errors(400, 404)},
+        responses={200: ConversationExportSerializer(many=True), **errors(400, 404)},
     )
     def get(self, request):
-        filters = _valid(ConversationFilterSerializer, request.query_params)
+        filters = valid(ConversationFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.conversation_export_list(**filters), request, view=self)
         return paginator.get_paginated_response(ConversationExportSerializer(page, many=True).data)
@@ -194,9 +191,9 @@ class ExportDetailApi(TenantApiView):
 
     required_scopes = {"GET": [Scope.EXPORTS_READ]}
 
-    @extend_schema(operation_id="exports_retrieve", responses={200: ConversationExportSerializer, **_errors(404)})
+    @extend_schema(operation_id="exports_retrieve", responses={200: ConversationExportSerializer, **errors(404)})
     def get(self, request, conversation_id):
-        conversation = _conversation_or_404(conversation_id)
+        conversation = conversation_or_404(conversation_id)
         return Response(ConversationExportSerializer(conversation).data)
 
 
@@ -205,6 +202,6 @@ class UsageApi(TenantApiView):
 
     required_scopes = {"GET": [Scope.USAGE_READ]}
 
-    @extend_schema(operation_id="usage_retrieve", responses={200: UsageSerializer, **_errors()})
+    @extend_schema(operation_id="usage_retrieve", responses={200: UsageSerializer, **errors()})
     def get(self, request):
         return Response(UsageSerializer(selectors.usage_this_month()).data)

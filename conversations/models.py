@@ -89,6 +89,9 @@ class OutboxEvent(TenantOwned):
         CONVERSATION_RENAMED = "ConversationRenamed"
         CONVERSATION_NOTED = "ConversationNoted"
         AGENT_HINT = "AgentHint"  # a note from the bot to the agents in the topic
+        # The topic of a deleted conversation is removed; the event outlives the
+        # conversation (no foreign key) and names the topic in its payload.
+        TOPIC_DELETE = "TopicDelete"
 
     class Status(models.TextChoices):
         PENDING = "pending"

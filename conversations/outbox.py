@@ -47,6 +47,24 @@ def event_record(*, conversation, kind: str, payload: dict | None = None) -> Out
     return event
 
 
+def topic_delete_record(*, conversation) -> OutboxEvent | None:
+    """Queues the removal of the conversation's topic, in the caller's transaction (which
+    deletes the conversation). The sweep picks it up: it belongs to no conversation."""
+    if conversation.thread_id is None:
+        return None
+    return OutboxEvent.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=None,
+        kind=OutboxEvent.Kind.TOPIC_DELETE,
+        payload={
+            "chat_id": conversation.chat_id,
+            "thread_id": conversation.thread_id,
+            "conversation_id": str(conversation.pk),
+        },
+        available_at=timezone.now(),
+    )
+
+
 def wake_flag(conversation_id) -> str:
     return f"outbox:wake:{conversation_id}"
 

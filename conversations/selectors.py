@@ -24,6 +24,35 @@ def message_list(*, conversation: Conversation, after_seq: int = 0, limit: int |
     return list(messages)
 
 
+CONVERSATION_FIELDS = [
+    "id",
+    "status",
+    "visitor_name",
+    "locale",
+    "page_url",
+    "claimed_by_id",
+    "claimed_by_name",
+    "note",
+    "created_at",
+    "updated_at",
+    "closed_at",
+]
+MESSAGE_FIELDS = ["seq", "direction", "text", "agent_name", "created_at"]
+
+
+def conversation_document(*, conversation: Conversation) -> dict:
+    """Everything stored about one conversation, as one JSON-ready document."""
+    messages = list(Message.objects.filter(conversation=conversation).order_by("seq").values(*MESSAGE_FIELDS))
+    agents = {m["agent_name"] for m in messages if m["agent_name"]}
+    if conversation.claimed_by_name:
+        agents.add(conversation.claimed_by_name)
+    return {
+        **{field: getattr(conversation, field) for field in CONVERSATION_FIELDS},
+        "agents": sorted(agents),
+        "messages": messages,
+    }
+
+
 def conversation_list(*, status: str = "") -> QuerySet[Conversation]:
     """The tenant's conversations, the most recently active first."""
     conversations = Conversation.objects.order_by("-updated_at", "-pk")

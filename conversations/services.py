@@ -1,7 +1,6 @@
 """Every write to conversations. Each records its domain event in the same transaction
 and fans the visible part out to the conversation's sockets once it commits."""
 
-import functools
 import logging
 from dataclasses import dataclass, replace
 
@@ -9,11 +8,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from chatorical import tenancy
 from chatorical.errors import ApiError
-from conversations import realtime
+from conversations import realtime, selectors
 from conversations.models import Conversation, Message, OutboxEvent
-from conversations.outbox import event_record, wake_on_commit
+from conversations.outbox import event_record, topic_delete_record, wake_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,17 @@ def message_add(
     (message,) = messages_add(messages=[new], fan_out=fan_out)
     if message is None:
         raise conversation_closed_error()
+    return message
+
+
+@transaction.atomic
+def integration_message_add(*, conversation: Conversation, text: str, agent_name: str) -> Message:
+    """An agent message sent by an integration (the API): stored as message_add stores it,
+    and audited, which a chat message from a widget or from Telegram is not."""
+    message = message_add(
+        conversation=conversation, direction=Message.Direction.OUTBOUND, text=text, agent_name=agent_name
+    )
+    _audit(conversation, "message.create", detail={"seq": message.seq})
     return message
 
 
@@ -291,6 +302,7 @@ def conversation_claim(*, conversation: Conversation, agent_id: int, agent_name:
         payload={"agent_id": agent_id, "agent_name": agent_name},
     )
     realtime.broadcast_on_commit(conversation.id, realtime.agent_joined_event(agent=agent_name))
+    _audit(conversation, "conversation.claim", changed_fields=["status", "claimed_by_id", "claimed_by_name"])
     return conversation
 
 
@@ -304,25 +316,68 @@ def conversation_close(*, conversation: Conversation) -> Conversation:
     conversation.save(update_fields=["status", "closed_at", "updated_at"])
     event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_CLOSED)
     realtime.broadcast_on_commit(conversation.id, realtime.conversation_closed_event())
+    _audit(conversation, "conversation.close", changed_fields=["status", "closed_at"])
     return conversation
+
+
+def _audit(conversation: Conversation, action: str, **facts) -> None:
+    if conversation.is_synthetic:
+        return  # /health/deep's probe: a check of the system, not an action on data
+    audit_record(
+        tenant_id=conversation.tenant_id,
+        action=action,
+        object_type="conversations.conversation",
+        object_id=conversation.pk,
+        **facts,
+    )
+
+
+@dataclass(frozen=True)
+class Purged:
+    conversations: list[Conversation]
+    messages: int
+
+
+@transaction.atomic
+def conversations_purge(*, conversation_ids: list) -> Purged:
+    """Deletes the tenant's conversations among `conversation_ids` (others are ignored)
+    with their messages, outbox events and deliveries, and queues the removal of their
+    Telegram topics through the outbox. Records nothing in the audit log: callers do."""
+    locked = Conversation.objects.select_for_update().filter(pk__in=conversation_ids)
+    conversations = list(locked.order_by("pk"))
+    if not conversations:
+        return Purged(conversations=[], messages=0)
+    _, deleted = Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
+    for conversation in conversations:
+        topic_delete_record(conversation=conversation)
+    return Purged(conversations=conversations, messages=deleted.get(Message._meta.label, 0))
 
 
 @transaction.atomic
 def conversations_delete(*, conversation_ids: list) -> list[Conversation]:
-    """Deletes the tenant's conversations among `conversation_ids` (others are ignored) with
-    their messages and events; returns the deleted ones. Their Telegram topics are removed
-    best-effort once the delete commits."""
-    conversations = list(Conversation.objects.select_for_update().filter(pk__in=conversation_ids))
-    Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
-    for conversation in conversations:
-        transaction.on_commit(functools.partial(_topic_delete_best_effort, conversation), robust=True)
-    return conversations
+    """Deletes the tenant's conversations among `conversation_ids` (others are ignored) as
+    conversations_purge does, each recorded in the audit log; returns the deleted ones."""
+    purged = conversations_purge(conversation_ids=conversation_ids)
+    for conversation in purged.conversations:
+        _audit(conversation, "conversation.delete")
+    return purged.conversations
 
 
-def _topic_delete_best_effort(conversation: Conversation) -> None:
-    try:
-        from telegram_bridge.topics import topic_delete_best_effort
-    except ImportError:
-        logger.info("no Telegram topic clean-up available; topic of conversation %s left in place", conversation.pk)
-        return
-    topic_delete_best_effort(conversation)
+@transaction.atomic
+def conversation_erase(*, conversation: Conversation) -> int:
+    """Erases a conversation on request (right to erasure): the conversation, its messages
+    and its topic, now. An open socket is sent `conversation_closed` and closed first.
+    Returns how many messages were erased."""
+    realtime.broadcast_on_commit(conversation.id, realtime.conversation_closed_event())
+    purged = conversations_purge(conversation_ids=[conversation.pk])
+    if not purged.conversations:
+        raise ApiError(404, "conversation_not_found", "No such conversation.")
+    _audit(conversation, "conversation.erase", detail={"messages": purged.messages})
+    return purged.messages
+
+
+def conversation_export(*, conversation: Conversation) -> dict:
+    """Everything stored about the conversation (export on request); the export is audited."""
+    document = selectors.conversation_document(conversation=conversation)
+    _audit(conversation, "conversation.export")
+    return document

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import outbox_handler
+from telegram_bridge import client as tg
 from telegram_bridge import topics
 from telegram_bridge.bridge import Bridge
 from telegram_bridge.models import TelegramDelivery
@@ -49,6 +50,19 @@ def on_conversation_closed(event: OutboxEvent) -> None:
     bridge, conversation = _bridge_and_conversation(event)
     if bridge:
         topics.topic_close(bridge, conversation)
+
+
+@outbox_handler(Kind.TOPIC_DELETE)
+def on_topic_delete(event: OutboxEvent) -> None:
+    """The conversation is gone (deleted, erased, purged); its topic goes too. A topic
+    that is already gone is what we wanted; other refusals are retried as usual."""
+    bridge = Bridge.for_tenant(event.tenant)
+    if bridge is None:
+        return
+    try:
+        bridge.call("deleteForumTopic", chat_id=event.payload["chat_id"], message_thread_id=event.payload["thread_id"])
+    except tg.ThreadNotFound:
+        logger.info("topic of conversation %s was already gone", event.payload["conversation_id"])
 
 
 @outbox_handler(Kind.AGENT_HINT)

@@ -5,9 +5,7 @@ import logging
 
 from django.db import transaction
 
-from chatorical import tenancy
 from conversations.models import Conversation, Message
-from conversations.tasks import RetryLater
 from telegram_bridge import client as tg
 from telegram_bridge.bridge import Bridge
 from templates_i18n.selectors import template_text
@@ -169,17 +167,3 @@ def topic_close(bridge: Bridge, conversation: Conversation) -> None:
         bridge.call("closeForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
     except (tg.ThreadNotFound, tg.TopicClosed):
         pass
-
-
-def topic_delete_best_effort(conversation: Conversation) -> None:
-    """After a conversation was deleted: remove its topic too, if Telegram lets us."""
-    if conversation.thread_id is None:
-        return
-    with tenancy.tenant_context(conversation.tenant):
-        bridge = Bridge.for_tenant(conversation.tenant)
-        if bridge is None:
-            return
-        try:
-            bridge.call("deleteForumTopic", chat_id=conversation.chat_id, message_thread_id=conversation.thread_id)
-        except (tg.TelegramError, RetryLater) as exc:
-            logger.info("topic of deleted conversation %s left in place: %s", conversation.id, exc)

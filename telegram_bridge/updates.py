@@ -5,6 +5,7 @@ import logging
 from django.db import transaction
 from prometheus_client import Counter
 
+from audit.context import acting_as, telegram_agent_actor
 from chatorical.errors import ApiError
 from conversations import services
 from conversations.models import Conversation, Message
@@ -29,12 +30,17 @@ def agent_display_name(user: dict) -> str:
 
 
 def update_process(*, bridge: Bridge, update: dict) -> None:
-    if "callback_query" in update:
-        if _from_a_person(bridge, update, update["callback_query"]):
-            _on_callback(bridge, update["callback_query"])
-    elif "message" in update:
-        if _from_a_person(bridge, update, update["message"]):
-            _on_message(bridge, update["message"])
+    # What an agent does from Telegram (claims, closes) is audited as that agent.
+    user = (update.get("callback_query") or update.get("message") or {}).get("from")
+    user = user if isinstance(user, dict) else {}
+    actor = telegram_agent_actor(user_id=user.get("id", 0), name=agent_display_name(user))
+    with acting_as(actor):
+        if "callback_query" in update:
+            if _from_a_person(bridge, update, update["callback_query"]):
+                _on_callback(bridge, update["callback_query"])
+        elif "message" in update:
+            if _from_a_person(bridge, update, update["message"]):
+                _on_message(bridge, update["message"])
 
 
 def _from_a_person(bridge: Bridge, update: dict, action: dict) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from audit.services import audit_record
 from chatorical.errors import ApiError
 from templates_i18n import rendering
 from templates_i18n.catalog import CATALOGS, allowed_placeholders
@@ -18,6 +19,17 @@ from templates_i18n.selectors import MODELS, bump_version, render_for, resolve
 TEXT_MAX_CHARS = 4000
 LOCALE_MAX_CHARS = MODELS["template"]._meta.get_field("locale").max_length
 KINDS = {model: kind for kind, model in MODELS.items()}
+
+
+def _audit(row, action: str, changed_fields=()) -> None:
+    audit_record(
+        tenant_id=row.tenant_id,
+        action=action,
+        object_type=row._meta.label_lower,
+        object_id=row.pk,
+        changed_fields=changed_fields,
+        detail={"key": row.key, "locale": row.locale},
+    )
 
 
 def _invalidate(tenant_id: int) -> None:
@@ -79,7 +91,8 @@ def _save_unique(row) -> None:
 def text_set(*, tenant, kind: str, key: str, locale: str, text: str):
     """Creates or replaces the tenant's `kind` text for (locale, key)."""
     locale = text_validate(kind=kind, key=key, locale=locale, text=text)
-    row, _ = MODELS[kind].objects.update_or_create(tenant=tenant, locale=locale, key=key, defaults={"text": text})
+    row, created = MODELS[kind].objects.update_or_create(tenant=tenant, locale=locale, key=key, defaults={"text": text})
+    _audit(row, f"{kind}.create" if created else f"{kind}.update", ["text"])
     _invalidate(tenant.id)
     return row
 
@@ -91,6 +104,7 @@ def text_create(*, tenant, kind: str, key: str, locale: str, text: str):
     text_check_unique(tenant_id=tenant.id, kind=kind, key=key, locale=locale)
     row = MODELS[kind](tenant=tenant, key=key, locale=locale, text=text)
     _save_unique(row)
+    _audit(row, f"{kind}.create", ["key", "locale", "text"])
     _invalidate(tenant.id)
     return row
 
@@ -104,8 +118,12 @@ def text_update(*, row, key: str | None = None, locale: str | None = None, text:
     text = row.text if text is None else text
     locale = text_validate(kind=kind, key=key, locale=row.locale if locale is None else locale, text=text)
     text_check_unique(tenant_id=row.tenant_id, kind=kind, key=key, locale=locale, exclude_id=row.pk)
+    changed = [
+        name for name, value in (("key", key), ("locale", locale), ("text", text)) if getattr(row, name) != value
+    ]
     row.key, row.locale, row.text = key, locale, text
     _save_unique(row)
+    _audit(row, f"{kind}.update", changed)
     _invalidate(row.tenant_id)
     return row
 
@@ -113,6 +131,7 @@ def text_update(*, row, key: str | None = None, locale: str | None = None, text:
 @transaction.atomic
 def text_delete(*, row) -> None:
     tenant_id = row.tenant_id
+    _audit(row, f"{KINDS[type(row)]}.delete")
     row.delete()
     _invalidate(tenant_id)
 

@@ -3,17 +3,33 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.admin_logging import AuditedAdminMixin
 from chatorical.errors import ApiError
-from tenants import crypto, selectors, services
+from tenants import crypto, retention, selectors, services
 from tenants.admin_scoping import EVERYONE, OWNERS, TenantScopedAdminMixin
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
 
 
+class TenantForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = "__all__"
+
+    def clean_retention_days(self):
+        days = self.cleaned_data["retention_days"]
+        try:
+            retention.retention_days_check(tenant=self.instance, days=days)
+        except ApiError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return days
+
+
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Platform superusers only (ModelAdmin's default: staff need Django permissions,
     which tenant staff are not given)."""
 
+    form = TenantForm
     list_display = ["slug", "name", "status", "plan", "default_locale", "created_at"]
     list_filter = ["status", "plan"]
     search_fields = ["slug", "name"]
@@ -21,7 +37,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", "tenant"]
     search_fields = ["user__username", "user__email"]

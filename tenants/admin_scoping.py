@@ -7,6 +7,7 @@ the rights of an owner and picks the tenant of new rows.
 
 from django.core.exceptions import PermissionDenied
 
+from audit.admin_logging import AuditedAdminMixin
 from tenants.models import Membership
 
 Role = Membership.Role
@@ -15,8 +16,9 @@ OWNERS = frozenset({Role.OWNER})
 NOBODY = frozenset()
 
 
-class TenantScopedAdminMixin:
-    """For ModelAdmin and inlines of tenant-owned models. Subclasses set the role sets."""
+class TenantScopedAdminMixin(AuditedAdminMixin):
+    """For ModelAdmin and inlines of tenant-owned models. Subclasses set the role sets.
+    Every change made through it is audited."""
 
     view_roles = EVERYONE
     change_roles = OWNERS

@@ -20,6 +20,9 @@ class Tenant(models.Model):
     plan = models.CharField(max_length=32, default="free")
     # Per-tenant rate limits over the plan's, e.g. {"conversation_start": {"ip": {"limit": 20}}}.
     rate_limits = models.JSONField(default=dict, blank=True, validators=[validate_rate_limits])
+    # Closed conversations older than this are purged by the retention job; 0 keeps them.
+    # At most the plan's ceiling (tenants/retention.py).
+    retention_days = models.PositiveIntegerField(default=90)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,6 +65,8 @@ class ApiKey(TenantOwned):
         EXPORTS_READ = "exports:read"
         USAGE_READ = "usage:read"
         HEALTH_READ = "health:read"  # GET /health/deep for the key's own tenant
+        CONVERSATIONS_ERASE = "conversations:erase"
+        AUDIT_READ = "audit:read"
 
     # DRF's request.user for API-key requests is the key itself: the integration has no
     # Django user, and code that asks `request.user.is_authenticated` must get an answer.

@@ -9,10 +9,11 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from chatorical import tenancy
 from chatorical.errors import ApiError
 from chatorical.http import LOCALE_RE
-from tenants import crypto
+from tenants import crypto, retention
 from tenants.models import ApiKey, TelegramConfig, Tenant
 from tenants.selectors import api_key_hash, origin_normalize, webhook_secret_digest
 
@@ -48,9 +49,11 @@ def tenant_create(*, slug: str, name: str, origins: list[str] = (), locale: str 
             raise ApiError(400, "invalid_origin", f"`{origin}` is not an origin such as https://shop.example.")
         if normalized not in allowed_origins:
             allowed_origins.append(normalized)
-    return Tenant.objects.create(
+    tenant = Tenant.objects.create(
         slug=slug, name=name.strip(), allowed_origins=allowed_origins, default_locale=locale, plan=plan
     )
+    audit_record(tenant_id=tenant.id, action="tenant.create", object_type="tenants.tenant", object_id=tenant.pk)
+    return tenant
 
 
 def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: str, header_secret: str = "") -> None:
@@ -90,7 +93,7 @@ def telegram_config_set(
         tenant=tenant, bot_token=bot_token, webhook_secret=webhook_secret, header_secret=header_secret
     )
     with tenancy.tenant_context(tenant):
-        config, _ = TelegramConfig.objects.update_or_create(
+        config, created = TelegramConfig.objects.update_or_create(
             tenant=tenant,
             defaults={
                 "bot_token_encrypted": crypto.encrypt(bot_token),
@@ -100,6 +103,13 @@ def telegram_config_set(
                 "support_group_id": int(support_group_id),
             },
         )
+    audit_record(
+        tenant_id=tenant.id,
+        action="telegram_config.create" if created else "telegram_config.update",
+        object_type="tenants.telegramconfig",
+        object_id=config.pk,
+        changed_fields=["bot_token", "webhook_secret", "header_secret", "support_group_id"],
+    )
     return config
 
 
@@ -117,6 +127,13 @@ def telegram_configs_reencrypt() -> int:
                 if value:
                     setattr(config, field, crypto.rotate_token(value))
             config.save(update_fields=[*fields, "updated_at"])
+            audit_record(
+                tenant_id=config.tenant_id,
+                action="telegram_config.reencrypt",
+                object_type="tenants.telegramconfig",
+                object_id=config.pk,
+                changed_fields=fields,
+            )
     return len(configs)
 
 
@@ -156,6 +173,13 @@ def api_key_create(*, tenant: Tenant, name: str, scopes: list[str]) -> IssuedApi
             key_hash=api_key_hash(raw_key),
             scopes=scopes_clean(scopes),
         )
+    audit_record(
+        tenant_id=tenant.id,
+        action="api_key.create",
+        object_type="tenants.apikey",
+        object_id=api_key.pk,
+        detail={"prefix": api_key.prefix, "name": api_key.name, "scopes": api_key.scopes},
+    )
     return IssuedApiKey(api_key=api_key, raw_key=raw_key)
 
 
@@ -165,7 +189,33 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.revoked_at = timezone.now()
         with tenancy.tenant_context(api_key.tenant):
             api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            tenant_id=api_key.tenant_id,
+            action="api_key.revoke",
+            object_type="tenants.apikey",
+            object_id=api_key.pk,
+            changed_fields=["revoked_at"],
+            detail={"prefix": api_key.prefix, "name": api_key.name},
+        )
     return api_key
+
+
+@transaction.atomic
+def tenant_retention_set(*, tenant: Tenant, days: int) -> Tenant:
+    """Sets how many days the tenant's closed conversations are kept (0: kept for good)."""
+    retention.retention_days_check(tenant=tenant, days=days)
+    if tenant.retention_days != days:
+        tenant.retention_days = days
+        tenant.save(update_fields=["retention_days", "updated_at"])
+        audit_record(
+            tenant_id=tenant.id,
+            action="tenant.retention_set",
+            object_type="tenants.tenant",
+            object_id=tenant.pk,
+            changed_fields=["retention_days"],
+            detail={"retention_days": days},
+        )
+    return tenant
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:

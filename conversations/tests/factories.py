@@ -1,5 +1,8 @@
 """Builders for conversation rows, always through the services (so events are written too)."""
 
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Message
@@ -18,3 +21,22 @@ def message_for(conversation, *, text="hello", direction=Message.Direction.INBOU
 
 def token_for(conversation, *, ttl_seconds=3600):
     return token_issue(conversation=conversation, ttl_seconds=ttl_seconds)
+
+
+async def widget_socket_and_key(tenant, *, key_name: str, scope: str):
+    """A new conversation of `tenant`, its v1 widget socket connected and past the welcome
+    and the offline note (no bot in these tests), and a raw API key holding `scope`."""
+    from chatorical.asgi import application
+    from tenants.services import api_key_create
+
+    def arrange():
+        conversation = conversation_for(tenant)
+        issued = api_key_create(tenant=tenant, name=key_name, scopes=[scope])
+        return conversation, token_for(conversation), issued.raw_key
+
+    conversation, token, key = await database_sync_to_async(arrange)()
+    socket = WebsocketCommunicator(application, f"/v1/ws?token={token}")
+    connected, _ = await socket.connect()
+    assert connected
+    assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
+    return conversation, socket, key

@@ -5,6 +5,7 @@ import uuid
 import pytest
 from django.conf import settings
 
+from audit.models import AuditEntry
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Conversation, Message, OutboxEvent
@@ -93,40 +94,42 @@ def test_export_of_an_unknown_conversation_is_404(client, service):
         assert response.status_code == 404
 
 
-def test_bulk_delete(client, service, default_tenant, django_capture_on_commit_callbacks):
+def test_bulk_delete(client, service, default_tenant):
     doomed, kept = conversation_for(default_tenant), conversation_for(default_tenant)
     message_for(doomed, text="bye")
     ghost = uuid.uuid4()
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = client.post(
-            "/v1/admin/conversations/bulk-delete",
-            {"ids": [str(doomed.id), str(ghost)]},
-            content_type="application/json",
-            **service,
-        )
+    response = client.post(
+        "/v1/admin/conversations/bulk-delete",
+        {"ids": [str(doomed.id), str(ghost)]},
+        content_type="application/json",
+        **service,
+    )
     assert response.status_code == 200
     assert response.json() == {"deleted": [str(doomed.id)], "not_found": [str(ghost)]}
     with tenancy.tenant_context(default_tenant):
         assert list(Conversation.objects.values_list("pk", flat=True)) == [kept.id]
         assert not Message.objects.filter(conversation_id=doomed.id).exists()
         assert not OutboxEvent.objects.filter(conversation_id=doomed.id).exists()
-    assert callbacks, "the Telegram topic clean-up runs once the delete commits"
+        entry = AuditEntry.objects.get(action="conversation.delete")
+    assert (entry.object_id, entry.actor_type) == (str(doomed.id), "service_token")
+    assert entry.request_id == response["X-Request-Id"]
 
 
-def test_bulk_delete_calls_the_topic_hook_when_the_bridge_has_one(
-    client, service, default_tenant, django_capture_on_commit_callbacks, monkeypatch
-):
-    import telegram_bridge.topics
-
-    deleted = []
-    monkeypatch.setattr(telegram_bridge.topics, "topic_delete_best_effort", deleted.append, raising=False)
-    doomed = conversation_for(default_tenant)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            "/v1/admin/conversations/bulk-delete", {"ids": [str(doomed.id)]}, content_type="application/json", **service
+def test_bulk_delete_queues_the_removal_of_each_topic(client, service, default_tenant):
+    doomed, topicless = conversation_for(default_tenant), conversation_for(default_tenant)
+    with tenancy.tenant_context(default_tenant):
+        Conversation.objects.filter(pk=doomed.pk).update(chat_id=-100123, thread_id=77)
+    client.post(
+        "/v1/admin/conversations/bulk-delete",
+        {"ids": [str(doomed.id), str(topicless.id)]},
+        content_type="application/json",
+        **service,
+    )
+    with tenancy.tenant_context(default_tenant):
+        removals = list(
+            OutboxEvent.objects.filter(kind=OutboxEvent.Kind.TOPIC_DELETE).values_list("payload", flat=True)
         )
-    assert [c.pk for c in deleted] == [doomed.pk]
-    assert deleted[0].thread_id == doomed.thread_id
+    assert removals == [{"chat_id": -100123, "thread_id": 77, "conversation_id": str(doomed.id)}]
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,13 @@ import uuid
 import pytest
 import yaml
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from chatorical import tenancy
-from chatorical.asgi import application
 from chatorical.logs import ContextFilter
 from conversations import services
 from conversations.models import Conversation
-from conversations.tests.factories import conversation_for, message_for, token_for
+from conversations.tests.factories import conversation_for, message_for, widget_socket_and_key
 from tenants.models import ApiKey
 from tenants.services import api_key_create
 
@@ -120,16 +117,9 @@ async def test_posted_message_reaches_the_widget_socket(default_tenant):
     """Through the public surfaces: a v1 widget socket of the default tenant sees what an
     integration posts with the default tenant's API key, once it commits."""
 
-    def arrange():
-        conversation = conversation_for(default_tenant)
-        issued = api_key_create(tenant=default_tenant, name="Shop bot", scopes=[ApiKey.Scope.CONVERSATIONS_WRITE])
-        return conversation, token_for(conversation), issued.raw_key
-
-    conversation, token, key = await database_sync_to_async(arrange)()
-    socket = WebsocketCommunicator(application, f"/v1/ws?token={token}")
-    connected, _ = await socket.connect()
-    assert connected
-    assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
+    conversation, socket, key = await widget_socket_and_key(
+        default_tenant, key_name="Shop bot", scope=ApiKey.Scope.CONVERSATIONS_WRITE
+    )
 
     def post():
         return Client().post(
@@ -298,6 +288,11 @@ def test_schema_lists_every_operation_and_the_key_scheme(client):
         ("/api/v2/strings/{id}/", "patch"),
         ("/api/v2/strings/{id}/", "delete"),
         ("/api/v2/strings/catalog/", "get"),
+        ("/api/v2/conversations/{conversation_id}/erase", "post"),
+        ("/api/v2/conversations/{conversation_id}/export", "get"),
+        ("/api/v2/exports/stream", "get"),
+        ("/api/v2/audit/", "get"),
+        ("/api/v2/audit/export", "get"),
     }
     assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["in"] == "header"
     for path, item in schema["paths"].items():

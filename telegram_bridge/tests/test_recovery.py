@@ -7,6 +7,7 @@ from django.utils import timezone
 from chatorical import tenancy
 from conversations import services
 from conversations.models import OutboxEvent
+from conversations.tasks import outbox_sweep
 from telegram_bridge.bridge import bot_problem
 from telegram_bridge.models import ChatMigration
 from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
@@ -110,15 +111,19 @@ def test_backlog_of_visitor_messages_goes_out_as_one_post_in_order(client, agent
     assert pending(conversation) == []
 
 
-def test_deleting_a_conversation_deletes_its_topic_best_effort(client, agents):
-    from telegram_bridge.topics import topic_delete_best_effort
-
-    conversation = start(client, name="Ada")
-    agents.drain(conversation)
-    conversation.refresh_from_db()
-    topic_delete_best_effort(conversation)
+def test_deleting_a_conversation_deletes_its_topic_through_the_outbox(client, agents, default_tenant):
+    first, second = start(client, name="Ada"), start(client, name="Bob")
+    agents.drain(first)
+    agents.drain(second)
+    with tenancy.tenant_context(default_tenant):
+        services.conversations_delete(conversation_ids=[first.pk, second.pk])
+    # Someone removed the second topic by hand already: that is success too.
+    agents.fake.delete_topic(DEFAULT_CHAT_ID, agents.fake.topics(DEFAULT_CHAT_ID)[1]["message_thread_id"])
+    outbox_sweep()
     assert agents.fake.topics(DEFAULT_CHAT_ID) == []
-    topic_delete_best_effort(conversation)  # already gone: logged, not raised
+    with tenancy.tenant_context(default_tenant):
+        removals = OutboxEvent.objects.filter(kind=OutboxEvent.Kind.TOPIC_DELETE)
+        assert sorted(removals.values_list("status", flat=True)) == ["done", "done"]
 
 
 def test_ready_names_a_bot_that_lacks_a_right(client, agents, settings):

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, get_resolver
 
+from audit.models import AuditEntry
 from chatorical import tenancy
 from chatorical.tenant_models import TenantOwned
 from conversations.models import Conversation, Message, OutboxEvent
@@ -29,6 +30,8 @@ API_OBJECT_ENDPOINTS = [
     ("post", "conversations/{id}/messages/", {"text": "cross-tenant write"}),
     ("post", "conversations/{id}/close/", None),
     ("get", "exports/{id}/", None),
+    ("get", "conversations/{id}/export", None),
+    ("post", "conversations/{id}/erase", None),
 ]
 # Every listing endpoint: the other tenant's rows must not appear in any page.
 API_LIST_ENDPOINTS = ["conversations/", "exports/", "usage/"]
@@ -47,17 +50,24 @@ TEXT_OBJECT_ENDPOINTS = [
 TEXT_LIST_ENDPOINTS = {"templates/": "template", "strings/": "ui"}
 API_PREVIEW = ["templates/preview/"]  # resolves the key's tenant's texts only
 API_PUBLIC = ["schema/", "templates/catalog/", "strings/catalog/"]  # these name no tenant's data
+# The audit log and the streamed exports: lifecycle/tests checks that nothing of another
+# tenant is in any page or stream of them.
+API_STREAMED = ["exports/stream", "audit/", "audit/export"]
 
 
 def api_routes() -> set[str]:
-    return {str(pattern.pattern) for pattern in get_resolver("conversations.urls_api").url_patterns}
+    return {
+        str(pattern.pattern)
+        for module in ("conversations.urls_api", "lifecycle.urls_api")
+        for pattern in get_resolver(module).url_patterns
+    }
 
 
 def test_every_api_route_has_an_isolation_case():
     covered = {path.replace("{id}", "<uuid:conversation_id>") for _, path, _ in API_OBJECT_ENDPOINTS}
     covered |= {path.replace("{id}", "<int:id>") for _, path, _ in TEXT_OBJECT_ENDPOINTS}
     lists = set(API_LIST_ENDPOINTS) | set(TEXT_LIST_ENDPOINTS)
-    assert api_routes() == covered | lists | set(API_PREVIEW) | set(API_PUBLIC)
+    assert api_routes() == covered | lists | set(API_STREAMED) | set(API_PREVIEW) | set(API_PUBLIC)
 
 
 def key(world):
@@ -261,6 +271,7 @@ ADMIN_CHANGELISTS = {
     TelegramConfig: "tenants/telegramconfig",
     MessageTemplate: "templates_i18n/messagetemplate",
     UiString: "templates_i18n/uistring",
+    AuditEntry: "audit/auditentry",
 }
 ADMIN_SUPERUSER_ONLY = {Membership: "tenants/membership"}
 
@@ -280,6 +291,7 @@ def the_row(world, model):
             ApiKey: lambda: world.api_key,
             TelegramConfig: lambda: TelegramConfig.objects.get(),
             Membership: lambda: Membership.objects.first(),
+            AuditEntry: lambda: AuditEntry.objects.filter(action="api_key.create").first(),
             MessageTemplate: lambda: text_set(
                 tenant=world.tenant, kind="template", key="welcome", locale="en", text=f"Welcome, {world.tenant.slug}"
             ),

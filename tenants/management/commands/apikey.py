@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import acting_as, cli_actor
 from chatorical.errors import ApiError
 from tenants import selectors, services
 
@@ -21,7 +22,8 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         handler = getattr(self, f"handle_{action}")
         try:
-            handler(**options)
+            with acting_as(cli_actor(f"apikey {action}")):
+                handler(**options)
         except ApiError as exc:
             raise CommandError(exc.message) from None
 

@@ -1,7 +1,8 @@
-"""`manage.py tenant create|list|telegram|rotate-keys`: the operator's tenant commands."""
+"""`manage.py tenant create|list|telegram|retention|rotate-keys`: the operator's tenant commands."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import acting_as, cli_actor
 from chatorical.errors import ApiError
 from tenants import crypto, selectors, services
 
@@ -38,6 +39,10 @@ class Command(BaseCommand):
         )
         telegram.add_argument("--base-url", help="This deployment's public URL, for --set-webhook.")
 
+        retention = actions.add_parser("retention", help="Set how many days closed conversations are kept.")
+        retention.add_argument("slug")
+        retention.add_argument("--days", required=True, type=int, help="0 keeps them for good.")
+
         actions.add_parser(
             "rotate-keys", help="Re-encrypt every tenant's secrets with the first key of CHANNEL_CONFIG_KEYS."
         )
@@ -45,7 +50,8 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         handler = getattr(self, f"handle_{action.replace('-', '_')}")
         try:
-            handler(**options)
+            with acting_as(cli_actor(f"tenant {action}")):
+                handler(**options)
         except ApiError as exc:
             raise CommandError(exc.message) from None
 
@@ -115,6 +121,14 @@ class Command(BaseCommand):
                 "run without it and set the webhook later."
             ) from None
         return set_webhook
+
+    def handle_retention(self, *, slug, days, **_):
+        tenant = selectors.tenant_get(slug=slug)
+        if tenant is None:
+            raise CommandError(f"No tenant `{slug}`.")
+        services.tenant_retention_set(tenant=tenant, days=days)
+        kept = "for good" if days == 0 else f"{days} days"
+        self.stdout.write(f"Closed conversations of {tenant.slug} are kept {kept}.")
 
     def handle_rotate_keys(self, **_):
         try:
