@@ -42,7 +42,7 @@ def test_telegram_settings_record_field_names_never_secrets(tenant_a):
     for _ in range(2):
         call_command(
             "tenant", "telegram", tenant_a.tenant.slug, "--bot-token", BOT_TOKEN,
-            "--support-group-id", "-100999", "--webhook-secret", "audit-path-secret",
+            "--support-group-id", "-100999", "--webhook-secret", "audit-path-secret-0123456789abcdefghij",
         )  # fmt: skip
     entries = recorded(tenant_a.tenant, "telegram_config.create", "telegram_config.update")
     assert [(action, actor) for action, actor, _, _ in entries] == [
@@ -52,7 +52,7 @@ def test_telegram_settings_record_field_names_never_secrets(tenant_a):
     assert entries[0][3] == ["bot_token", "header_secret", "support_group_id", "webhook_secret"]
     with tenancy.tenant_context(tenant_a.tenant):
         stored = str(list(AuditEntry.objects.values()))
-    assert BOT_TOKEN not in stored and "audit-path-secret" not in stored
+    assert BOT_TOKEN not in stored and "audit-path-secret-0123456789abcdefghij" not in stored
 
 
 def test_retention_days_are_set_on_the_command_line_and_audited(tenant_a, capsys):
