@@ -223,6 +223,7 @@ INSTALLED_APPS = [
     "templates_i18n",
     "billing",
     "widget_static",
+    "deploy",
 ]
 
 MIDDLEWARE = [
@@ -267,7 +268,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes; nginx serves it (deploy/nginx/chatorical.conf).
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 # Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
