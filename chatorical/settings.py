@@ -310,6 +310,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- backups (deploy/backups.py, `manage.py backup`) ---------------------------------------
+BACKUP_DIR = env_str("BACKUP_DIR") or str(BASE_DIR / "var" / "backups")
+BACKUP_KEEP_DAYS = env_int("BACKUP_KEEP_DAYS", 14)
+
 # --- logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
