@@ -23,25 +23,14 @@ SERVICE_TOKEN = env_str("SERVICE_TOKEN")
 CONVERSATION_JWT_SECRET = env_str("CONVERSATION_JWT_SECRET")
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 
-if IS_PROD:
-    for _name, _value in (
-        ("CONVERSATION_JWT_SECRET", CONVERSATION_JWT_SECRET),
-        ("SERVICE_TOKEN", SERVICE_TOKEN),
-        ("DJANGO_SECRET_KEY", SECRET_KEY),
-    ):
-        if not _value or _value == DEV_PLACEHOLDER_SECRET or len(_value) < 32:
-            raise ImproperlyConfigured(f"{_name} must be set to a random value of at least 32 characters in prod")
-    if CONVERSATION_JWT_SECRET == SERVICE_TOKEN:
-        raise ImproperlyConfigured("CONVERSATION_JWT_SECRET must differ from SERVICE_TOKEN")
-else:
+# prod's requirements are checked together at the end of this file (chatorical/prod_settings.py).
+if not IS_PROD:
     CONVERSATION_JWT_SECRET = CONVERSATION_JWT_SECRET or DEV_PLACEHOLDER_SECRET
     SECRET_KEY = SECRET_KEY or DEV_PLACEHOLDER_SECRET
 
 # Fernet keys for tenant secrets at rest; the first encrypts, all decrypt (rotation).
 CHANNEL_CONFIG_KEYS = env_list("CHANNEL_CONFIG_KEYS")
-if IS_PROD and not CHANNEL_CONFIG_KEYS:
-    raise ImproperlyConfigured("CHANNEL_CONFIG_KEYS is required in prod")
-if not CHANNEL_CONFIG_KEYS:
+if not CHANNEL_CONFIG_KEYS and not IS_PROD:
     # A fixed dev key: dev data is not secret, and a restart must still read it.
     CHANNEL_CONFIG_KEYS = ["ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="]
 
@@ -81,8 +70,6 @@ if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url)}
     if not DATABASES["default"].get("NAME"):
         DATABASES["default"]["NAME"] = _default_db_name
-    if IS_PROD and DATABASES["default"]["NAME"].endswith("_dev"):
-        raise ImproperlyConfigured("prod must not use a dev database")
     # Under ASGI every request, and every database call of a socket, may run on a thread
     # of its own, so per-thread persistent connections would pile up until PostgreSQL
     # refuses more: each process borrows from one bounded pool instead.
@@ -90,7 +77,7 @@ if _database_url:
         "pool": {"min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": 10}
     }
 elif IS_PROD:
-    raise ImproperlyConfigured("DATABASE_URL is required in prod")
+    DATABASES = {}
 else:
     EMBEDDED_DEFAULTS.append("database: SQLite file var/embedded.sqlite3")
     (BASE_DIR / "var").mkdir(exist_ok=True)
@@ -110,8 +97,6 @@ def _redis_url_on_db(url: str, db: int) -> str:
 
 _redis_base_url = env_str("REDIS_URL")
 REDIS_URL = _redis_url_on_db(_redis_base_url, REDIS_DB) if _redis_base_url else ""
-if not REDIS_URL and IS_PROD:
-    raise ImproperlyConfigured("REDIS_URL is required in prod")
 
 CHANNEL_LAYER = env_choice("CHANNEL_LAYER", "redis" if REDIS_URL else "memory", ("redis", "memory"))
 if CHANNEL_LAYER == "redis" and not REDIS_URL:
@@ -342,3 +327,9 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- prod: every requirement at once ---------------------------------------------------------
+if IS_PROD:
+    from chatorical.prod_settings import prod_settings_check
+
+    prod_settings_check(globals())
