@@ -44,6 +44,16 @@ class GracefulServer(Server):
     @defer.inlineCallbacks
     def _drain(self):
         yield defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in getattr(self, "_ports", [])])
+        deadline = time.monotonic() + self.drain_seconds
+        self._close_open_sockets()
+        while self._busy() and time.monotonic() < deadline:
+            yield task.deferLater(reactor, POLL_SECONDS, lambda: None)
+            # A proxy may still hand over a handshake on a connection it had open.
+            self._close_open_sockets()
+        if self._busy():
+            logger.warning("stopping: %d connections still busy after %.0f s", self._busy(), self.drain_seconds)
+
+    def _close_open_sockets(self):
         sockets = [
             protocol
             for protocol in self.connections
@@ -51,12 +61,8 @@ class GracefulServer(Server):
         ]
         for protocol in sockets:
             protocol.sendCloseFrame(code=SERVICE_RESTART_CLOSE_CODE, reasonUtf8=b"service restart")
-        logger.info("stopping: closed %d sockets with %d", len(sockets), SERVICE_RESTART_CLOSE_CODE)
-        deadline = time.monotonic() + self.drain_seconds
-        while self._busy() and time.monotonic() < deadline:
-            yield task.deferLater(reactor, POLL_SECONDS, lambda: None)
-        if self._busy():
-            logger.warning("stopping: %d connections still busy after %.0f s", self._busy(), self.drain_seconds)
+        if sockets:
+            logger.info("stopping: closed %d sockets with %d", len(sockets), SERVICE_RESTART_CLOSE_CODE)
 
     def _busy(self) -> int:
         """Connections whose application has not finished: open sockets, requests in flight."""

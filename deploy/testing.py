@@ -32,7 +32,7 @@ class NginxProcess:
         site_dir = workdir / "chatorical"
         site_dir.mkdir(parents=True, exist_ok=True)
         (site_dir / "upstreams.conf").write_text(
-            "".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;\n" for port in upstream_ports)
+            "".join(f"server 127.0.0.1:{port} max_fails=0;\n" for port in upstream_ports)
         )
         (site_dir / "site.conf").write_text(
             f"listen 127.0.0.1:{self.port};\n"
