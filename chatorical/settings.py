@@ -7,6 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from chatorical.env import env_bool, env_choice, env_float, env_int, env_list, env_networks, env_str
+from chatorical.redis_urls import cache_settings, celery_broker, channel_layer_host, sentinel_target
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -83,6 +84,13 @@ else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "var" / "embedded.sqlite3"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Behind PgBouncer in transaction mode a server connection serves another client after each
+# transaction: a named (server-side) cursor would be gone by its next fetch. Django already
+# prepares no statements on the server (prepare_threshold None). Migrations and backups
+# take session-level locks and snapshots: run them against PostgreSQL itself.
+DATABASE_POOLER = env_choice("DATABASE_POOLER", "none", ("none", "pgbouncer-transaction"))
+if DATABASE_POOLER == "pgbouncer-transaction" and DATABASES:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 # --- redis: channel layer, cache, Celery broker --------------------------------------------
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "scv2")
@@ -96,7 +104,13 @@ def _redis_url_on_db(url: str, db: int) -> str:
 
 
 _redis_base_url = env_str("REDIS_URL")
-REDIS_URL = _redis_url_on_db(_redis_base_url, REDIS_DB) if _redis_base_url else ""
+# `sentinel://host1:26379,host2:26379/MASTER` reaches the master through Redis Sentinel
+# (chatorical/redis_urls.py); every Redis client below follows it.
+REDIS_SENTINEL = sentinel_target(_redis_base_url, db=REDIS_DB)
+if REDIS_SENTINEL:
+    REDIS_URL = _redis_base_url
+else:
+    REDIS_URL = _redis_url_on_db(_redis_base_url, REDIS_DB) if _redis_base_url else ""
 
 CHANNEL_LAYER = env_choice("CHANNEL_LAYER", "redis" if REDIS_URL else "memory", ("redis", "memory"))
 if CHANNEL_LAYER == "redis" and not REDIS_URL:
@@ -105,19 +119,21 @@ if CHANNEL_LAYER == "redis" and not REDIS_URL:
 if CHANNEL_LAYER == "redis":
     # The pub/sub layer has no per-process capacity that silently drops messages, and it
     # reads with short polls, so redis-py's socket timeout cannot race a blocking read.
+    _layer_connection = {
+        "socket_timeout": 60,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "max_connections": 1000,
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chatorical.channel_layer.BatchedPublishChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": 60,
-                        "socket_connect_timeout": 5,
-                        "socket_keepalive": True,
-                        "health_check_interval": 30,
-                        "max_connections": 1000,
-                    }
+                    channel_layer_host(REDIS_SENTINEL, **_layer_connection)
+                    if REDIS_SENTINEL
+                    else {"address": REDIS_URL, **_layer_connection}
                 ],
                 "prefix": REDIS_KEY_PREFIX,
             },
@@ -140,6 +156,9 @@ if REDIS_URL:
             },
         }
     }
+    if REDIS_SENTINEL:
+        _sentinel_cache = cache_settings(REDIS_SENTINEL, **CACHES["default"]["OPTIONS"])
+        CACHES["default"].update(LOCATION=_sentinel_cache["LOCATION"], OPTIONS=_sentinel_cache["OPTIONS"])
 else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -163,6 +182,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the longest task, so an acknowledged-late task is not handed out twice.
     "visibility_timeout": 3600,
 }
+if REDIS_SENTINEL:
+    CELERY_BROKER_URL, _sentinel_transport = celery_broker(REDIS_SENTINEL)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_sentinel_transport)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
