@@ -31,9 +31,13 @@ POLL_SECONDS = 0.05
 class GracefulServer(Server):
     drain_seconds = env_float("DAPHNE_DRAIN_SECONDS", 10.0)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ports = []
+
     def listen_success(self, port):
         # daphne keeps only the addresses; stopping to listen needs the ports themselves.
-        self.__dict__.setdefault("_ports", []).append(port)
+        self._ports.append(port)
         return super().listen_success(port)
 
     def kill_all_applications(self):
@@ -43,7 +47,7 @@ class GracefulServer(Server):
 
     @defer.inlineCallbacks
     def _drain(self):
-        yield defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in getattr(self, "_ports", [])])
+        yield defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in self._ports])
         deadline = time.monotonic() + self.drain_seconds
         self._close_open_sockets()
         while self._busy() and time.monotonic() < deadline:

@@ -20,6 +20,7 @@ READY_TIMEOUT="${CHATORICAL_READY_TIMEOUT:-60}"
 
 step() { echo "release: $*"; }
 
+# The commands are word-split on purpose: "systemctl restart" or a script and its arguments.
 restart_web() {
   if [ -n "${CHATORICAL_RESTART_WEB:-}" ]; then $CHATORICAL_RESTART_WEB "$1"; else systemctl restart "chatorical-web@$1"; fi
 }
@@ -58,7 +59,10 @@ $BIN/pip install --quiet --disable-pip-version-check -r requirements.txt
 
 step "widget: checks"
 if command -v node >/dev/null 2>&1; then
-  node --test widget_static/tests/*.test.mjs >/dev/null
+  if ! checks=$(node --test widget_static/tests/*.test.mjs 2>&1); then
+    echo "$checks" >&2
+    exit 1
+  fi
 else
   echo "release: node is missing, the widget's checks are skipped" >&2
 fi
