@@ -26,7 +26,7 @@ def _secrets(values: Settings) -> list[str]:
         f"{variable} must be a random value of at least {MIN_SECRET_CHARS} characters"
         for name, variable in SECRETS.items()
         if not values.get(name)
-        or values[name] == values["DEV_PLACEHOLDER_SECRET"]
+        or values[name] == values.get("DEV_PLACEHOLDER_SECRET")
         or len(values[name]) < MIN_SECRET_CHARS
     ]
     if values.get("CONVERSATION_JWT_SECRET") and values["CONVERSATION_JWT_SECRET"] == values.get("SERVICE_TOKEN"):
@@ -64,6 +64,20 @@ def _origins(values: Settings) -> list[str]:
     return []
 
 
+def _telegram_header_secret(values: Settings) -> list[str]:
+    # Without it the v1 webhook refuses every update: a prod bot without one is a mistake.
+    if values.get("BOT_TOKEN") and not values.get("TELEGRAM_HEADER_SECRET"):
+        return ["TELEGRAM_HEADER_SECRET is required when BOT_TOKEN is set"]
+    return []
+
+
+def _metrics_token(values: Settings) -> list[str]:
+    token = values.get("METRICS_TOKEN")
+    if token and len(token) < MIN_SECRET_CHARS:
+        return [f"METRICS_TOKEN must be at least {MIN_SECRET_CHARS} characters"]
+    return []
+
+
 PROD_CHECKS: list[Callable[[Settings], list[str]]] = [
     _secrets,
     _channel_config_keys,
@@ -71,6 +85,8 @@ PROD_CHECKS: list[Callable[[Settings], list[str]]] = [
     _redis,
     _hosts,
     _origins,
+    _telegram_header_secret,
+    _metrics_token,
 ]
 
 

@@ -4,6 +4,19 @@ from chatorical import prod_settings
 from chatorical.tests.test_settings import PROD, load_settings
 
 
+# The finished settings of a complete prod environment, as the checks see them.
+PROD_VALUES = {
+    "CONVERSATION_JWT_SECRET": "j" * 40,
+    "SERVICE_TOKEN": "s" * 40,
+    "SECRET_KEY": "k" * 40,
+    "CHANNEL_CONFIG_KEYS": ["key"],
+    "DATABASES": {"default": {"NAME": "support_chat_prod"}},
+    "REDIS_URL": "redis://127.0.0.1:6379/3",
+    "ALLOWED_HOSTS": ["chat.example"],
+    "WIDGET_ALLOWED_ORIGINS": ["https://www.example.com"],
+}
+
+
 def test_prod_with_nothing_set_lists_every_problem_in_one_error():
     result = load_settings(DJANGO_ENV="prod")
     assert result.returncode != 0
@@ -32,6 +45,17 @@ def test_prod_refuses_a_database_other_than_the_prod_one_and_a_wildcard_host():
     assert "ALLOWED_HOSTS must list the public host names" in result.stderr
 
 
+def test_prod_refuses_a_bot_without_a_header_secret():
+    result = load_settings(**{**PROD, "BOT_TOKEN": "123:abc"})
+    assert result.returncode != 0
+    assert "1 settings to fix:\n  - TELEGRAM_HEADER_SECRET is required when BOT_TOKEN is set" in result.stderr
+
+
+def test_a_short_metrics_token_is_a_problem():
+    problems = prod_settings.prod_settings_problems({**PROD_VALUES, "METRICS_TOKEN": "short"})
+    assert problems == ["METRICS_TOKEN must be at least 32 characters"]
+
+
 def test_prod_with_every_setting_starts():
     result = load_settings("print('started')", **PROD)
     assert result.returncode == 0, result.stderr
@@ -39,7 +63,7 @@ def test_prod_with_every_setting_starts():
 
 
 def test_a_requirement_appended_to_the_list_is_reported_with_the_others(monkeypatch):
-    values = {"DEV_PLACEHOLDER_SECRET": "placeholder", "ALLOWED_HOSTS": ["chat.example"]}
+    values = {"ALLOWED_HOSTS": ["chat.example"]}
     monkeypatch.setattr(
         prod_settings, "PROD_CHECKS", [*prod_settings.PROD_CHECKS, lambda _: ["TELEGRAM_HEADER_SECRET is required"]]
     )
