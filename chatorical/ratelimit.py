@@ -80,6 +80,7 @@ from django.core.exceptions import ValidationError
 from prometheus_client import Counter
 from redis.exceptions import NoScriptError
 
+from chatorical import redis_urls
 from chatorical.batching import Batcher, per_event_loop
 from chatorical.errors import ApiError
 
@@ -398,7 +399,7 @@ def _note_available() -> None:
 
 @functools.lru_cache(maxsize=4)
 def _sync_script(url: str):
-    pool = redis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
+    pool = redis_urls.sync_pool(url, db=settings.REDIS_DB, **_CONNECTION_OPTIONS)
     return redis.Redis(connection_pool=pool).register_script(_SCRIPT)
 
 
@@ -413,7 +414,7 @@ CHECK_BATCHES_IN_FLIGHT = 1
 def _async_checks(url: str) -> Batcher:
     checkers = _async_checkers()
     if url not in checkers:
-        pool = aioredis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
+        pool = redis_urls.async_pool(url, db=settings.REDIS_DB, **_CONNECTION_OPTIONS)
         script = aioredis.Redis(connection_pool=pool).register_script(_SCRIPT)
         checkers[url] = Batcher(
             functools.partial(_run_checks, script), max_batch=CHECK_BATCH_MAX, max_in_flight=CHECK_BATCHES_IN_FLIGHT

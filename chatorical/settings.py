@@ -18,6 +18,7 @@ from chatorical.env import (
     random_fernet_key,
     random_token,
 )
+from chatorical.redis_urls import cache_settings, celery_broker, channel_layer_host, sentinel_target
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,19 +36,8 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 # Fernet keys for tenant secrets at rest; the first encrypts, all decrypt (rotation).
 CHANNEL_CONFIG_KEYS = env_list("CHANNEL_CONFIG_KEYS")
 
-if IS_PROD:
-    for _name, _value in (
-        ("CONVERSATION_JWT_SECRET", CONVERSATION_JWT_SECRET),
-        ("SERVICE_TOKEN", SERVICE_TOKEN),
-        ("DJANGO_SECRET_KEY", SECRET_KEY),
-    ):
-        if not _value or len(_value) < 32:
-            raise ImproperlyConfigured(f"{_name} must be set to a random value of at least 32 characters in prod")
-    if CONVERSATION_JWT_SECRET == SERVICE_TOKEN:
-        raise ImproperlyConfigured("CONVERSATION_JWT_SECRET must differ from SERVICE_TOKEN")
-    if not CHANNEL_CONFIG_KEYS:
-        raise ImproperlyConfigured("CHANNEL_CONFIG_KEYS is required in prod")
-else:
+# prod's requirements are checked together at the end of this file (chatorical/prod_settings.py).
+if not IS_PROD:
     # No secret has a default in the code, where anyone could read it: dev makes random
     # ones once per checkout and keeps them (`make run` needs no setting).
     DEV_SECRETS_DIR = Path(env_str("DEV_SECRETS_DIR") or BASE_DIR / "var" / "dev-secrets")
@@ -61,8 +51,6 @@ else:
 
 # A bearer for Prometheus and monitors: /metrics and the detail of /ready, nothing else.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-if IS_PROD and METRICS_TOKEN and len(METRICS_TOKEN) < 32:
-    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters in prod")
 
 # --- Telegram ----------------------------------------------------------------------------
 TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")
@@ -79,9 +67,6 @@ TELEGRAM_HEADER_SECRET = env_str("TELEGRAM_HEADER_SECRET")
 WEBHOOK_SECRET_MIN_CHARS = 32
 if WEBHOOK_SECRET and len(WEBHOOK_SECRET) < WEBHOOK_SECRET_MIN_CHARS:
     raise ImproperlyConfigured(f"WEBHOOK_SECRET must be at least {WEBHOOK_SECRET_MIN_CHARS} characters")
-# Without it the v1 webhook refuses every update, so a prod bot without one is a mistake.
-if IS_PROD and BOT_TOKEN and not TELEGRAM_HEADER_SECRET:
-    raise ImproperlyConfigured("TELEGRAM_HEADER_SECRET is required in prod when BOT_TOKEN is set")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PROD else "*")
 PORT = env_int("PORT", 4012)
@@ -107,8 +92,6 @@ if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url)}
     if not DATABASES["default"].get("NAME"):
         DATABASES["default"]["NAME"] = _default_db_name
-    if IS_PROD and DATABASES["default"]["NAME"].endswith("_dev"):
-        raise ImproperlyConfigured("prod must not use a dev database")
     # Under ASGI every request, and every database call of a socket, may run on a thread
     # of its own, so per-thread persistent connections would pile up until PostgreSQL
     # refuses more: each process borrows from one bounded pool instead.
@@ -116,12 +99,19 @@ if _database_url:
         "pool": {"min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": 10}
     }
 elif IS_PROD:
-    raise ImproperlyConfigured("DATABASE_URL is required in prod")
+    DATABASES = {}
 else:
     EMBEDDED_DEFAULTS.append("database: SQLite file var/embedded.sqlite3")
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "var" / "embedded.sqlite3"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Behind PgBouncer in transaction mode a server connection serves another client after each
+# transaction: a named (server-side) cursor would be gone by its next fetch. Django already
+# prepares no statements on the server (prepare_threshold None). Migrations and backups
+# take session-level locks and snapshots: run them against PostgreSQL itself.
+DATABASE_POOLER = env_choice("DATABASE_POOLER", "none", ("none", "pgbouncer-transaction"))
+if DATABASE_POOLER == "pgbouncer-transaction" and DATABASES:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 # --- redis: channel layer, cache, Celery broker --------------------------------------------
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "scv2")
@@ -135,9 +125,13 @@ def _redis_url_on_db(url: str, db: int) -> str:
 
 
 _redis_base_url = env_str("REDIS_URL")
-REDIS_URL = _redis_url_on_db(_redis_base_url, REDIS_DB) if _redis_base_url else ""
-if not REDIS_URL and IS_PROD:
-    raise ImproperlyConfigured("REDIS_URL is required in prod")
+# `sentinel://host1:26379,host2:26379/MASTER` reaches the master through Redis Sentinel
+# (chatorical/redis_urls.py); every Redis client below follows it.
+REDIS_SENTINEL = sentinel_target(_redis_base_url, db=REDIS_DB)
+if REDIS_SENTINEL:
+    REDIS_URL = _redis_base_url
+else:
+    REDIS_URL = _redis_url_on_db(_redis_base_url, REDIS_DB) if _redis_base_url else ""
 
 CHANNEL_LAYER = env_choice("CHANNEL_LAYER", "redis" if REDIS_URL else "memory", ("redis", "memory"))
 if CHANNEL_LAYER == "redis" and not REDIS_URL:
@@ -146,19 +140,21 @@ if CHANNEL_LAYER == "redis" and not REDIS_URL:
 if CHANNEL_LAYER == "redis":
     # The pub/sub layer has no per-process capacity that silently drops messages, and it
     # reads with short polls, so redis-py's socket timeout cannot race a blocking read.
+    _layer_connection = {
+        "socket_timeout": 60,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "max_connections": 1000,
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chatorical.channel_layer.BatchedPublishChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": 60,
-                        "socket_connect_timeout": 5,
-                        "socket_keepalive": True,
-                        "health_check_interval": 30,
-                        "max_connections": 1000,
-                    }
+                    channel_layer_host(REDIS_SENTINEL, **_layer_connection)
+                    if REDIS_SENTINEL
+                    else {"address": REDIS_URL, **_layer_connection}
                 ],
                 "prefix": REDIS_KEY_PREFIX,
             },
@@ -181,6 +177,9 @@ if REDIS_URL:
             },
         }
     }
+    if REDIS_SENTINEL:
+        _sentinel_cache = cache_settings(REDIS_SENTINEL, **CACHES["default"]["OPTIONS"])
+        CACHES["default"].update(LOCATION=_sentinel_cache["LOCATION"], OPTIONS=_sentinel_cache["OPTIONS"])
 else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -204,6 +203,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the longest task, so an acknowledged-late task is not handed out twice.
     "visibility_timeout": 3600,
 }
+if REDIS_SENTINEL:
+    CELERY_BROKER_URL, _sentinel_transport = celery_broker(REDIS_SENTINEL)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_sentinel_transport)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -274,6 +276,7 @@ INSTALLED_APPS = [
     "billing",
     "widget_static",
     "lifecycle",
+    "deploy",
 ]
 
 MIDDLEWARE = [
@@ -319,7 +322,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes; nginx serves it (deploy/nginx/chatorical.conf).
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 # Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
@@ -360,6 +364,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- backups (deploy/backups.py, `manage.py backup`) ---------------------------------------
+BACKUP_DIR = env_str("BACKUP_DIR") or str(BASE_DIR / "var" / "backups")
+BACKUP_KEEP_DAYS = env_int("BACKUP_KEEP_DAYS", 14)
+
 # --- logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
@@ -388,3 +396,9 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- prod: every requirement at once ---------------------------------------------------------
+if IS_PROD:
+    from chatorical.prod_settings import prod_settings_check
+
+    prod_settings_check(globals())

@@ -43,7 +43,8 @@ def process_env(**overrides) -> dict:
 
 
 ASGI_SERVERS = {
-    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "chatorical.asgi:application"],
+    # daphne with the graceful stop production runs (chatorical/server.py).
+    "daphne": ["-m", "chatorical.server", "-b", "127.0.0.1", "-p", "{port}", "chatorical.asgi:application"],
     "uvicorn": [
         "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop", "--ws", "websockets",
         "--log-level", "warning", "chatorical.asgi:application",

@@ -37,6 +37,7 @@ PROD = {
     "SERVICE_TOKEN": STRONG,
     "DJANGO_SECRET_KEY": "k" * 40,
     "CHANNEL_CONFIG_KEYS": "ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=",
+    "WIDGET_ALLOWED_ORIGINS": "https://www.example.com",
 }
 
 
