@@ -37,11 +37,15 @@ def _channel_config_keys(values: Settings) -> list[str]:
 
 
 def _database(values: Settings) -> list[str]:
+    # A second prod-like deployment (staging) names its own database with PROD_DATABASE_NAME;
+    # pointing prod at a dev database then takes two mistakes, not one.
+    expected = values.get("PROD_DATABASE_NAME", PROD_DATABASE_NAME)
     database = values.get("DATABASES", {}).get("default")
     if not database:
-        return [f"DATABASE_URL is required (PostgreSQL, database {PROD_DATABASE_NAME})"]
-    if database.get("NAME") != PROD_DATABASE_NAME:
-        return [f"DATABASE_URL must name the database {PROD_DATABASE_NAME}, not {database.get('NAME')!r}"]
+        return [f"DATABASE_URL is required (PostgreSQL, database {expected})"]
+    name = database.get("NAME")
+    if name != expected or name.endswith("_dev"):
+        return [f"DATABASE_URL must name the database {expected}, not {name!r}"]
     return []
 
 

@@ -87,7 +87,9 @@ VISITOR_NAME_MAX_CHARS = 128
 
 # --- database ----------------------------------------------------------------------------
 _database_url = env_str("DATABASE_URL")
-_default_db_name = f"support_chat_{DJANGO_ENV}"
+# prod's database (checked in chatorical/prod_settings.py); a staging deployment names its own.
+PROD_DATABASE_NAME = env_str("PROD_DATABASE_NAME", "support_chat_prod")
+_default_db_name = PROD_DATABASE_NAME if IS_PROD else "support_chat_dev"
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url)}
     if not DATABASES["default"].get("NAME"):

@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 import pytest
+from django.conf import settings
 
 from chatorical.logs import JsonFormatter, PrettyFormatter, RedactSecretsFilter
 from chatorical.testing import free_port
@@ -33,6 +34,9 @@ def prod_env(**overrides) -> dict:
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
         "METRICS_TOKEN": METRICS_TOKEN,
+        "WIDGET_ALLOWED_ORIGINS": "https://www.example.com",
+        # The server runs on the test database, which prod is told is its own.
+        "PROD_DATABASE_NAME": settings.DATABASES["default"]["NAME"],
         **overrides,
     }
 

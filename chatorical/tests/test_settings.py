@@ -67,13 +67,13 @@ def test_prod_refuses_the_service_token_as_jwt_secret():
 def test_prod_refuses_a_short_secret(name):
     result = load_settings(**{**PROD, name: "x" * 31})
     assert result.returncode != 0
-    assert f"{name} must be set to a random value of at least 32 characters" in result.stderr
+    assert f"{name} must be a random value of at least 32 characters" in result.stderr
 
 
 def test_prod_refuses_missing_channel_config_keys():
     result = load_settings(**{**PROD, "CHANNEL_CONFIG_KEYS": ""})
     assert result.returncode != 0
-    assert "CHANNEL_CONFIG_KEYS is required in prod" in result.stderr
+    assert "CHANNEL_CONFIG_KEYS is required" in result.stderr
 
 
 def test_dev_uses_the_dev_database_and_pretty_logs():
