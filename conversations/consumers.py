@@ -20,7 +20,7 @@ from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
 from conversations import batching, realtime, selectors, services
 from conversations.models import Conversation, Message
-from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend
+from conversations.tokens import AUDIENCE_V1, AUDIENCE_V2, ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
 from templates_i18n.selectors import template_text
 from tenants.selectors import origin_allowed, tenant_get_active_by_id, tenant_get_default
@@ -45,6 +45,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     """One visitor socket of one conversation of the default tenant."""
 
     conversation: Conversation
+    token_audience = AUDIENCE_V1
 
     async def connect(self):
         conversation = await self._authorize()
@@ -96,7 +97,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     def _token_claims(self) -> ConversationClaims | None:
         try:
-            return token_decode(self._query("token"))
+            return token_decode(self._query("token"), audience=self.token_audience)
         except TokenRefused as exc:
             logger.info("ws token refused: %s", exc)
             return None
@@ -219,6 +220,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
     returns; then every message event whose seq was already sent is dropped.
     """
 
+    token_audience = AUDIENCE_V2
     last_seq = 0  # of the newest message sent with the backlog
 
     async def _authorize(self) -> Conversation | None:

@@ -3,7 +3,7 @@
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Message
-from conversations.tokens import token_issue
+from conversations.tokens import AUDIENCE_V2, token_issue
 
 
 def conversation_for(tenant, **fields):
@@ -18,3 +18,8 @@ def message_for(conversation, *, text="hello", direction=Message.Direction.INBOU
 
 def token_for(conversation, *, ttl_seconds=3600):
     return token_issue(conversation=conversation, ttl_seconds=ttl_seconds)
+
+
+def v2_token_for(conversation, *, ttl_seconds=60):
+    """A token of the v2 socket, as its token endpoint issues them."""
+    return token_issue(conversation=conversation, ttl_seconds=ttl_seconds, audience=AUDIENCE_V2)
