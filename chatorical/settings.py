@@ -74,6 +74,11 @@ if not 1 <= V2_TOKEN_TTL_SECONDS <= 300:
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 16000)
 VISITOR_NAME_MAX_CHARS = 128
 
+# --- input bounds (README "Limits") ------------------------------------------------------
+# The longest request body accepted (413 beyond it), also Django's own read limit.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+
 # --- database ----------------------------------------------------------------------------
 _database_url = env_str("DATABASE_URL")
 _default_db_name = f"support_chat_{DJANGO_ENV}"
@@ -228,6 +233,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "chatorical.middleware.RequestIdMiddleware",
+    "chatorical.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
