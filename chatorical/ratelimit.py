@@ -1,9 +1,11 @@
 """The project's one rate limiter: in Redis, atomic, shared by every process.
 
-A check is one round trip: a Lua script (GCRA, the generic cell rate algorithm, plus an
-escalating penalty) runs by EVALSHA on one Redis hash per limited key and reads Redis'
-clock, so any number of daphne and Celery processes share each limit exactly. A limit of
-N per period allows a burst of N, then one more every period/N.
+A check is one round trip: a Lua script (a sliding log plus an escalating penalty) runs by
+EVALSHA on the limited key's two Redis keys and reads Redis' clock, so any number of daphne
+and Celery processes share each limit exactly. A limit of N per period means what it says:
+any window of that period holds at most N allowed requests, however they are spread (the
+31st message within 10 s is refused). The log keeps the times of a key's last N allowed
+requests, so a key costs memory in proportion to its limit (30 entries for a socket).
 
 Limits and their defaults (`RATE_LIMIT_SCALE` multiplies every count):
 
@@ -28,9 +30,9 @@ Answers: HTTP 429 with `Retry-After` (whole seconds, at least 1) and
 forwarded, and the socket stays open.
 
 Backoff: a refused client is told exactly when the limit has room again. One that comes
-back before that, while still blocked, raises its key's penalty level, and the block
-becomes period/N x 2^(level-1) from then, at most the limit's penalty cap (`max_block`),
-so each such retry doubles the wait. Each quiet `decay` (the period, unless a limit says
+back before that, while still blocked, raises its key's penalty level and is told twice
+the wait it was told last, at most the limit's penalty cap (`max_block`): so each such
+retry doubles the wait. Each quiet `decay` (the period, unless a limit says
 otherwise) after a block forgives one level. A socket that reaches ABUSE_LEVEL is closed
 with code 4429. Limits used by several well-behaved clients at once (an integration's
 workers, a visitor's tabs) have no penalty: it would make them block each other.
@@ -42,7 +44,7 @@ Configuration, later wins: the defaults above; PLAN_RATES by `Tenant.plan`; the 
 for the client IP (chatorical/client_ip.py); IPv6 clients are limited per /64.
 
 Redis: REDIS_URL (DB 3), keys `<REDIS_KEY_PREFIX>:rl:<tenant id>:<limit>:<kind>:<digest>`
-where the digest is a keyed hash of the value, so Redis holds no raw IPs or API keys.
+(the log) and the same with `:penalty`, where the digest is a keyed hash of the value, so Redis holds no raw IPs or API keys.
 Commands time out after 0.5 s. An unreachable Redis is logged when it goes and when it
 comes back, counted in `chatorical_rate_limiter_errors_total{limit}`, and fails the
 `rate_limiter` check of /ready. Without REDIS_URL (embedded dev mode) limits are off.
@@ -150,80 +152,112 @@ LIMITER_ERRORS = Counter(
     ["limit"],
 )
 
-# KEYS: one hash per limited key, taken in order, each holding tat (GCRA's theoretical
-# arrival time), level (of the penalty) and until (when its block ends) in milliseconds of
-# Redis' clock; then any holds (hold()): keys that refuse them all while they live.
-# ARGV: for each hash, limit, period, max_block (0: no penalty), decay; the last three in
-# milliseconds. Checks pass one key and no hold; reserve() passes several of each.
-# Returns {allowed (1 or 0), milliseconds until a retry can succeed, penalty level} of the
-# first hash that refused, else of the last; the hashes after a refusal are left alone.
-_SCRIPT = """
-local hashes = #ARGV / 4
+# Limits: a sliding log. KEYS[1] is a list of the Redis times (µs) of the key's last
+# `limit` allowed requests, newest first; KEYS[2] a hash of its penalty: level, until
+# (when its block ends, µs) and block (the wait it was last told, µs). ARGV: limit, then period, max_block (0: no penalty) and decay
+# in milliseconds. A request is allowed when the key is not blocked and the oldest of the
+# last `limit` allowed ones is a whole period old: so any window of one period holds at
+# most `limit` allowed requests, however they are spread. Pushing one and popping one
+# keep each check O(1); the list holds at most `limit` entries.
+# Returns {allowed (1 or 0), milliseconds until a retry can succeed, penalty level}.
+_LIMIT_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2]) * 1000
+local max_block = tonumber(ARGV[3]) * 1000
+local decay = tonumber(ARGV[4]) * 1000
+local log, penalty = KEYS[1], KEYS[2]
+
+local state = redis.call('HMGET', penalty, 'level', 'until', 'block')
+local level = tonumber(state[1]) or 0
+local blocked_until = tonumber(state[2]) or 0
+local block = tonumber(state[3]) or 0
+-- Each quiet decay period since the last block ended forgives one level.
+if level > 0 and now >= blocked_until then
+  local forgiven = math.min(level, math.floor((now - blocked_until) / decay))
+  level = level - forgiven
+  blocked_until = blocked_until + forgiven * decay
+end
+
+local count = redis.call('LLEN', log)
+if count > limit then
+  -- The limit was lowered since these were logged.
+  redis.call('LTRIM', log, 0, limit - 1)
+  count = limit
+end
+local wait = 0
+if count == limit then
+  wait = tonumber(redis.call('LINDEX', log, -1)) + period - now
+end
+local blocked = now < blocked_until
+local allowed = not blocked and wait <= 0
+local retry_after = 0
+if allowed then
+  -- Formatted by hand: Lua would write the number with 14 significant digits.
+  redis.call('LPUSH', log, string.format('%.0f', now))
+  if count == limit then
+    redis.call('RPOP', log)
+  end
+  redis.call('PEXPIRE', log, math.ceil(period / 1000))
+else
+  -- The first refusal starts a penalty. Only a request that comes while still blocked,
+  -- instead of waiting as it was told, raises it, and doubles the wait it was told.
+  if blocked or level == 0 then
+    level = math.min(level + 1, 32)
+  end
+  retry_after = math.max(wait, 0)
+  if blocked and max_block > 0 then
+    retry_after = math.max(retry_after, math.min(2 * block, max_block))
+  end
+  blocked_until = math.max(blocked_until, now + retry_after)
+  block = retry_after
+end
+
+if level > 0 then
+  redis.call('HSET', penalty, 'level', level, 'until', string.format('%.0f', blocked_until),
+    'block', string.format('%.0f', block))
+  redis.call('PEXPIRE', penalty, math.max(math.ceil((blocked_until - now + level * decay) / 1000), 1))
+elseif state[1] then
+  redis.call('DEL', penalty)
+end
+if allowed then
+  return {1, 0, level}
+end
+return {0, math.max(math.ceil(retry_after / 1000), 1), level}
+"""
+
+# Budgets: GCRA (the generic cell rate algorithm), which spaces calls out evenly after a
+# burst, as the other side's limits want. KEYS: one hash per budget holding tat (the
+# theoretical arrival time, ms of Redis' clock), then any holds (hold()): keys that refuse
+# them all while they live. ARGV: for each hash, burst and period (= burst x interval, ms).
+# Returns {allowed (1 or 0), milliseconds until the first that refused, or is held, has
+# room}; the hashes after a refusal are left alone.
+_BUDGET_SCRIPT = """
+local hashes = #ARGV / 2
 for i = hashes + 1, #KEYS do
   local held = redis.call('PTTL', KEYS[i])
   if held > 0 then
-    return {0, held, 0}
+    return {0, held}
   end
 end
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
-
-local function take(key, limit, period, max_block, decay)
-  local interval = period / limit
-
-  local state = redis.call('HMGET', key, 'tat', 'level', 'until')
-  local tat = math.max(tonumber(state[1]) or now, now)
-  local level = tonumber(state[2]) or 0
-  local blocked_until = tonumber(state[3]) or 0
-
-  -- Each quiet decay period since the last block ended forgives one level.
-  if level > 0 and now >= blocked_until then
-    local forgiven = math.min(level, math.floor((now - blocked_until) / decay))
-    level = level - forgiven
-    blocked_until = blocked_until + forgiven * decay
-  end
-
-  -- How long until GCRA has room for one more (the microsecond absorbs float rounding).
-  local wait = tat + interval - now - period
-  local blocked = now < blocked_until
-  local allowed = not blocked and wait <= 0.001
-  local retry_after = 0
-  if allowed then
-    tat = tat + interval
-  else
-    -- The first refusal starts a penalty. Only a request that comes while still blocked,
-    -- instead of waiting as it was told, raises it, and each level doubles the block.
-    if blocked or level == 0 then
-      level = math.min(level + 1, 32)
-    end
-    retry_after = math.max(wait, 0)
-    if blocked and max_block > 0 then
-      retry_after = math.max(retry_after, math.min(interval * 2 ^ (level - 1), max_block))
-    end
-    blocked_until = math.max(blocked_until, now + retry_after)
-  end
-
-  -- Formatted by hand: Lua would turn the numbers into strings of 14 significant digits.
-  redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'level', level,
-    'until', string.format('%.3f', blocked_until))
-  local ttl = math.max(tat - now, blocked_until - now + level * decay, 1)
-  redis.call('PEXPIRE', key, math.ceil(ttl))
-  if allowed then
-    return {1, 0, level}
-  end
-  return {0, math.max(math.ceil(retry_after), 1), level}
-end
-
-local result
 for i = 1, hashes do
-  local at = (i - 1) * 4
-  result = take(KEYS[i], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]))
-  if result[1] == 0 then
-    return result
+  local key, burst, period = KEYS[i], tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local interval = period / burst
+  local tat = math.max(tonumber(redis.call('HGET', key, 'tat')) or now, now)
+  -- How long until there is room for one more (the microsecond absorbs float rounding).
+  local wait = tat + interval - now - period
+  if wait > 0.001 then
+    return {0, math.max(math.ceil(wait), 1)}
   end
+  tat = tat + interval
+  redis.call('HSET', key, 'tat', string.format('%.3f', tat))
+  redis.call('PEXPIRE', key, math.max(math.ceil(tat - now), 1))
 end
-return result
+return {1, 0}
 """
 
 
@@ -244,9 +278,9 @@ def check(*, name: str, tenant, kind: str, value: str) -> Decision:
     """Counts one request of `kind` `value` against limit `name` of `tenant` (a Tenant)."""
     if not settings.RATE_LIMIT_REDIS_URL:
         return Decision(allowed=True)
-    key, args = _key_and_args(name=name, tenant=tenant, kind=kind, value=value)
+    keys, args = _keys_and_args(name=name, tenant=tenant, kind=kind, value=value)
     try:
-        result = _sync_script(settings.RATE_LIMIT_REDIS_URL)(keys=[key], args=args)
+        result = _sync_script(settings.RATE_LIMIT_REDIS_URL, _LIMIT_SCRIPT)(keys=keys, args=args)
     except redis.RedisError as error:
         return _unavailable(name=name, error=error)
     return _decision(name=name, tenant=tenant, kind=kind, result=result)
@@ -257,9 +291,9 @@ async def check_async(*, name: str, tenant, kind: str, value: str) -> Decision:
     their way go to Redis together, in one pipeline."""
     if not settings.RATE_LIMIT_REDIS_URL:
         return Decision(allowed=True)
-    key, args = _key_and_args(name=name, tenant=tenant, kind=kind, value=value)
+    keys, args = _keys_and_args(name=name, tenant=tenant, kind=kind, value=value)
     try:
-        result = await _async_checks(settings.RATE_LIMIT_REDIS_URL).submit((key, args))
+        result = await _async_checks(settings.RATE_LIMIT_REDIS_URL).submit((keys, args))
     except redis.RedisError as error:
         return _unavailable(name=name, error=error)
     return _decision(name=name, tenant=tenant, kind=kind, result=result)
@@ -279,8 +313,9 @@ def enforce(*, name: str, tenant, kind: str, value: str) -> None:
 def probe() -> None:
     """The /ready check: one script round trip on a probe key; raises if Redis does not answer."""
     if settings.RATE_LIMIT_REDIS_URL:
-        _sync_script(settings.RATE_LIMIT_REDIS_URL)(
-            keys=[f"{settings.REDIS_KEY_PREFIX}:rl:ready-probe"], args=[1_000_000, 1000, 1000, 1000]
+        probe_key = f"{settings.REDIS_KEY_PREFIX}:rl:ready-probe"
+        _sync_script(settings.RATE_LIMIT_REDIS_URL, _LIMIT_SCRIPT)(
+            keys=[probe_key, f"{probe_key}:penalty"], args=[1, 1, 0, 1]
         )
 
 
@@ -327,10 +362,11 @@ def _tenant_override(*, tenant, name: str, kind: str) -> dict:
     return overrides.get(name, {}).get(kind, {})
 
 
-def _key_and_args(*, name: str, tenant, kind: str, value: str) -> tuple[str, list]:
+def _keys_and_args(*, name: str, tenant, kind: str, value: str) -> tuple[list[str], list]:
     rate = rate_for(name=name, tenant=tenant, kind=kind)
     key = f"{settings.REDIS_KEY_PREFIX}:rl:{tenant.id}:{name}:{kind}:{_digest(kind=kind, value=str(value))}"
-    return key, [rate.limit, _ms(rate.period), round(rate.max_block * 1000), _ms(rate.decay_seconds)]
+    args = [rate.limit, _ms(rate.period), round(rate.max_block * 1000), _ms(rate.decay_seconds)]
+    return [key, f"{key}:penalty"], args
 
 
 def _ms(seconds: float) -> int:
@@ -395,9 +431,13 @@ def _note_available() -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _sync_script(url: str):
-    pool = redis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
-    return redis.Redis(connection_pool=pool).register_script(_SCRIPT)
+def _sync_client(url: str) -> redis.Redis:
+    return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS))
+
+
+@functools.lru_cache(maxsize=8)
+def _sync_script(url: str, source: str):
+    return _sync_client(url).register_script(source)
 
 
 # Asyncio connections belong to the event loop that opened them: one per daphne process,
@@ -412,38 +452,38 @@ def _async_checks(url: str) -> Batcher:
     checkers = _async_checkers()
     if url not in checkers:
         pool = aioredis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
-        script = aioredis.Redis(connection_pool=pool).register_script(_SCRIPT)
+        script = aioredis.Redis(connection_pool=pool).register_script(_LIMIT_SCRIPT)
         checkers[url] = Batcher(
             functools.partial(_run_checks, script), max_batch=CHECK_BATCH_MAX, max_in_flight=CHECK_BATCHES_IN_FLIGHT
         )
     return checkers[url]
 
 
-async def _run_checks(script, checks: list[tuple[str, list]]) -> list:
-    """Runs the script once per (key, args) in one round trip. If Redis lost the script
+async def _run_checks(script, checks: list[tuple[list[str], list]]) -> list:
+    """Runs the script once per (keys, args) in one round trip. If Redis lost the script
     (restarted or flushed), it is loaded and only the checks it refused run again, so no
     check is counted twice."""
     client = script.registered_client
     results = await _evalsha_pipeline(client, script.sha, checks)
     lost = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
     if lost:
-        await client.script_load(_SCRIPT)
+        await client.script_load(_LIMIT_SCRIPT)
         retried = await _evalsha_pipeline(client, script.sha, [checks[index] for index in lost])
         for index, result in zip(lost, retried, strict=True):
             results[index] = result
     return results
 
 
-async def _evalsha_pipeline(client, sha: str, checks: list[tuple[str, list]]) -> list:
+async def _evalsha_pipeline(client, sha: str, checks: list[tuple[list[str], list]]) -> list:
     async with client.pipeline(transaction=False) as pipeline:
-        for key, args in checks:
-            pipeline.evalsha(sha, 1, key, *args)
+        for keys, args in checks:
+            pipeline.evalsha(sha, len(keys), *keys, *args)
         return await pipeline.execute(raise_on_error=False)
 
 
-# Budgets of calls we make ourselves (Telegram's send limits) run the same script without a
-# penalty: a refused reservation only learns when there is room, so callers that wait and
-# retry are served in turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
+# Budgets of calls we make ourselves (Telegram's send limits) have no penalty: a refused
+# reservation only learns when there is room, so callers that wait and retry are served in
+# turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
 # limits do not move with ours. They fail open: a budget protects the other side's limits,
 # which answer 429 themselves if we overshoot. Like the limits, they are off without Redis.
 @dataclass(frozen=True)
@@ -467,12 +507,12 @@ def reserve(*, budgets: list[Budget]) -> float:
         return 0.0
     keys, args = [], []
     for budget in budgets:
-        period_ms = budget.burst * budget.interval_seconds * 1000
         keys.append(_budget_key(budget.name))
-        args += [budget.burst, period_ms, 0, period_ms]
+        args += [budget.burst, budget.burst * budget.interval_seconds * 1000]
     holds = [_hold_key(budget.name) for budget in budgets]
     try:
-        allowed, retry_after_ms, _ = _sync_script(settings.RATE_LIMIT_REDIS_URL)(keys=keys + holds, args=args)
+        budget_script = _sync_script(settings.RATE_LIMIT_REDIS_URL, _BUDGET_SCRIPT)
+        allowed, retry_after_ms = budget_script(keys=keys + holds, args=args)
     except redis.RedisError as error:
         names = ", ".join(budget.name for budget in budgets)
         logger.warning("send budgets %s unavailable (%s); sending anyway", names, type(error).__name__)
@@ -485,7 +525,7 @@ def hold(*, budget: str, seconds: float) -> None:
     it until then, without taking from any budget."""
     if not settings.RATE_LIMIT_REDIS_URL:
         return
-    client = _sync_script(settings.RATE_LIMIT_REDIS_URL).registered_client
+    client = _sync_client(settings.RATE_LIMIT_REDIS_URL)
     try:
         client.set(_hold_key(budget), 1, px=max(1, round(seconds * 1000)))
     except redis.RedisError as error:
