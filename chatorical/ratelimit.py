@@ -20,6 +20,8 @@ Limits and their defaults (`RATE_LIMIT_SCALE` multiplies every count):
     api_key             key           120 / minute  none           open  (more on plans pro, enterprise)
                         tenant        600 / minute  none
     webhook             tenant        600 / minute  none           open  (stops floods only)
+    ws_open             conversation  10 open       none           open  (sockets open at once, not a rate)
+                        ip            100 open
 
 Anonymous writes fail closed, so an outage cannot be used to flood; reads and
 authenticated callers fail open, so an outage does not take the service down with it.
@@ -64,8 +66,12 @@ Calling it:
     ratelimit.enforce(name="api_key", tenant=tenant, kind="key", value=str(api_key.id))
     ratelimit.enforce(name="api_key", tenant=tenant, kind="tenant", value=str(tenant.id))
     ratelimit.enforce(name="webhook", tenant=tenant, kind="tenant", value=str(tenant.id))
+    # a socket: a slot per conversation and per IP while it is open
+    full_kind = await ratelimit.socket_slot_take(tenant=tenant, holder=channel_name, values={"ip": ip, ...})
+    await ratelimit.socket_slot_give_back(holder=channel_name)
 """
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -135,7 +141,12 @@ LIMITS: dict[str, Limit] = {
         rates={"key": Rate(120, MINUTE, max_block=0), "tenant": Rate(600, MINUTE, max_block=0)}, fail_open=True
     ),
     "webhook": Limit(rates={"tenant": Rate(600, MINUTE, max_block=0)}, fail_open=True),
+    # Not a rate: how many sockets may be open at once (socket_slot_take); only `limit` applies.
+    "ws_open": Limit(
+        rates={"conversation": Rate(10, 0, max_block=0), "ip": Rate(100, 0, max_block=0)}, fail_open=True
+    ),
 }
+COUNT_LIMITS = frozenset({"ws_open"})
 
 # Rates that differ by plan, keyed by Tenant.plan, then limit name, then key kind.
 PLAN_RATES: dict[str, dict[str, dict[str, Rate]]] = {
@@ -341,8 +352,9 @@ def validate_rate_limits(value) -> None:
         for kind, fields in kinds.items():
             if kind not in LIMITS[name].rates:
                 raise ValidationError(f"Limit {name!r} has no {kind!r} rate; it has {', '.join(LIMITS[name].rates)}.")
-            if not isinstance(fields, dict) or not fields or not set(fields) <= set(_OVERRIDE_FIELDS):
-                raise ValidationError(f"{name}.{kind} must set some of {', '.join(_OVERRIDE_FIELDS)}.")
+            allowed_fields = ("limit",) if name in COUNT_LIMITS else _OVERRIDE_FIELDS
+            if not isinstance(fields, dict) or not fields or not set(fields) <= set(allowed_fields):
+                raise ValidationError(f"{name}.{kind} must set some of {', '.join(allowed_fields)}.")
             for field, number in fields.items():
                 valid = isinstance(number, int) if field == "limit" else isinstance(number, (int, float))
                 # 1 ms is the script's resolution; a max_block of 0 turns the penalty off.
@@ -362,9 +374,13 @@ def _tenant_override(*, tenant, name: str, kind: str) -> dict:
     return overrides.get(name, {}).get(kind, {})
 
 
+def _key(*, name: str, tenant, kind: str, value: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:rl:{tenant.id}:{name}:{kind}:{_digest(kind=kind, value=str(value))}"
+
+
 def _keys_and_args(*, name: str, tenant, kind: str, value: str) -> tuple[list[str], list]:
     rate = rate_for(name=name, tenant=tenant, kind=kind)
-    key = f"{settings.REDIS_KEY_PREFIX}:rl:{tenant.id}:{name}:{kind}:{_digest(kind=kind, value=str(value))}"
+    key = _key(name=name, tenant=tenant, kind=kind, value=value)
     args = [rate.limit, _ms(rate.period), round(rate.max_block * 1000), _ms(rate.decay_seconds)]
     return [key, f"{key}:penalty"], args
 
@@ -479,6 +495,135 @@ async def _evalsha_pipeline(client, sha: str, checks: list[tuple[list[str], list
         for keys, args in checks:
             pipeline.evalsha(sha, len(keys), *keys, *args)
         return await pipeline.execute(raise_on_error=False)
+
+
+# Open sockets (the `ws_open` limit): each open socket holds a slot per key kind, a lease
+# in a Redis sorted set (member: the socket's holder id, score: when the lease ends, Redis'
+# clock). Its process renews the leases of all its sockets together every third of a lease,
+# so the slots of a process that died lapse within SOCKET_LEASE_SECONDS.
+SOCKET_LEASE_SECONDS = 60
+
+# KEYS: the sorted sets of the socket's kinds. ARGV: holder, lease (ms), then each key's
+# limit. Drops lapsed leases; if every key has room, adds the holder to all of them and
+# returns 0, else adds it to none and returns the (1-based) index of the first full key.
+_SOCKET_TAKE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local holder, lease = ARGV[1], tonumber(ARGV[2])
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  if redis.call('ZSCORE', KEYS[i], holder) == false and redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[2 + i]) then
+    return i
+  end
+end
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now + lease, holder)
+  redis.call('PEXPIRE', KEYS[i], lease)
+end
+return 0
+"""
+
+# KEYS: sorted sets; ARGV: lease (ms), then the holder in each, in order. Renews the
+# leases that have not lapsed (XX: a lapsed one is gone for good).
+_SOCKET_RENEW_SCRIPT = """
+local clock = redis.call('TIME')
+local until_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + tonumber(ARGV[1])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', until_ms, ARGV[i + 1])
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[1]))
+end
+return #KEYS
+"""
+
+
+class _SocketSlots:
+    """The slots held by the sockets of one event loop (one daphne process), and the one
+    task that renews them while any is held."""
+
+    def __init__(self, url: str):
+        pool = aioredis.BlockingConnectionPool.from_url(url, **_CONNECTION_OPTIONS)
+        self.client = aioredis.Redis(connection_pool=pool)
+        self.take_script = self.client.register_script(_SOCKET_TAKE_SCRIPT)
+        self.renew_script = self.client.register_script(_SOCKET_RENEW_SCRIPT)
+        self.held: dict[str, list[str]] = {}
+        self.renewer: asyncio.Task | None = None
+
+    async def take(self, *, holder: str, keys: list[str], limits: list[int]) -> int:
+        full = await self.take_script(keys=keys, args=[holder, SOCKET_LEASE_SECONDS * 1000, *limits])
+        if full == 0:
+            self.held[holder] = keys
+            if self.renewer is None:
+                self.renewer = asyncio.create_task(self._renew_forever())
+        return full
+
+    async def give_back(self, *, holder: str) -> None:
+        keys = self.held.pop(holder, None)
+        if not self.held and self.renewer is not None:
+            self.renewer.cancel()
+            self.renewer = None
+        if keys:
+            async with self.client.pipeline(transaction=False) as pipeline:
+                for key in keys:
+                    pipeline.zrem(key, holder)
+                await pipeline.execute()
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SOCKET_LEASE_SECONDS / 3)
+            keys, holders = [], []
+            for holder, held_keys in self.held.items():
+                keys += held_keys
+                holders += [holder] * len(held_keys)
+            try:
+                await self.renew_script(keys=keys, args=[SOCKET_LEASE_SECONDS * 1000, *holders])
+            except redis.RedisError as error:
+                # The next round tries again; leases outlive two missed rounds.
+                logger.warning("open-socket leases not renewed (%s)", type(error).__name__)
+
+
+_socket_slots = per_event_loop(dict)
+
+
+def _slots(url: str) -> _SocketSlots:
+    slots = _socket_slots()
+    if url not in slots:
+        slots[url] = _SocketSlots(url)
+    return slots[url]
+
+
+async def socket_slot_take(*, tenant, holder: str, values: dict[str, str]) -> str | None:
+    """Takes an open-socket slot for `holder` (a socket's unique name) under each key kind
+    of the `ws_open` limit, by `values` ({kind: value}), all or none, in one round trip.
+    None when taken (or when Redis does not answer: this limit fails open), else the kind
+    that is full."""
+    if not settings.RATE_LIMIT_REDIS_URL:
+        return None
+    kinds = list(values)
+    keys = [_key(name="ws_open", tenant=tenant, kind=kind, value=values[kind]) for kind in kinds]
+    limits = [rate_for(name="ws_open", tenant=tenant, kind=kind).limit for kind in kinds]
+    try:
+        full = await _slots(settings.RATE_LIMIT_REDIS_URL).take(holder=holder, keys=keys, limits=limits)
+    except redis.RedisError as error:
+        _unavailable(name="ws_open", error=error)
+        return None
+    _note_available()
+    if full == 0:
+        return None
+    kind = kinds[full - 1]
+    RATE_LIMITED.labels(tenant=tenant.slug, limit="ws_open").inc()
+    logger.info("limit ws_open refused a socket: its %s has too many open", kind)
+    return kind
+
+
+async def socket_slot_give_back(*, holder: str) -> None:
+    """Frees the slots socket_slot_take() gave `holder`, if any."""
+    if not settings.RATE_LIMIT_REDIS_URL:
+        return
+    try:
+        await _slots(settings.RATE_LIMIT_REDIS_URL).give_back(holder=holder)
+    except redis.RedisError as error:
+        # Its lease lapses by itself.
+        logger.warning("open-socket slot not given back (%s)", type(error).__name__)
 
 
 # Budgets of calls we make ourselves (Telegram's send limits) have no penalty: a refused

@@ -43,10 +43,13 @@ def process_env(**overrides) -> dict:
 
 
 ASGI_SERVERS = {
-    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "chatorical.asgi:application"],
+    "daphne": [
+        "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "--websocket-max-frame-size", "{ws_max_bytes}",
+        "--websocket-max-message-size", "{ws_max_bytes}", "chatorical.asgi:application",
+    ],
     "uvicorn": [
         "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop", "--ws", "websockets",
-        "--log-level", "warning", "chatorical.asgi:application",
+        "--ws-max-size", "{ws_max_bytes}", "--log-level", "warning", "chatorical.asgi:application",
     ],
 }  # fmt: skip
 
@@ -69,7 +72,13 @@ class ServerProcess:
         """Starts daphne; after stop(), again on the same port, as a restarted instance."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, *(arg.format(port=self.port) for arg in ASGI_SERVERS[self.server])],
+            [
+                sys.executable,
+                *(
+                    arg.format(port=self.port, ws_max_bytes=settings.WS_SERVER_MAX_BYTES)
+                    for arg in ASGI_SERVERS[self.server]
+                ),
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

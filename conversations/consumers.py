@@ -32,6 +32,8 @@ RESUME_FIELDS = ("id", "ts", "seq")
 # Closes a socket that keeps flooding, or that came too often; the widget reconnects after
 # its backoff, as it does for any code that does not mean "token refused".
 FLOOD_CLOSE_CODE = 4429
+# Closes a socket beyond the open sockets allowed for its conversation or its address.
+TOO_MANY_SOCKETS_CLOSE_CODE = 4409
 
 
 def _header(scope, name: bytes) -> str:
@@ -52,7 +54,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         if conversation is None:
             await self.close()
             return
-        if not await self._connect_allowed():
+        if not await self._connect_allowed() or not await self._slot_taken(conversation):
             return
         self.conversation = conversation
         self.group = realtime.conversation_group(conversation.id)
@@ -73,6 +75,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await ratelimit.socket_slot_give_back(holder=self.channel_name)
 
     async def _authorize(self) -> Conversation | None:
         """The open conversation this handshake may join (setting `self.tenant`), or None."""
@@ -131,6 +134,20 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=FLOOD_CLOSE_CODE)
         return False
 
+    async def _slot_taken(self, conversation: Conversation) -> bool:
+        full_kind = await ratelimit.socket_slot_take(
+            tenant=self.tenant,
+            holder=self.channel_name,
+            values={"conversation": str(conversation.id), "ip": scope_client_ip(self.scope)},
+        )
+        if full_kind is None:
+            return True
+        # Accepted only to say why, as for _connect_allowed.
+        await self.accept()
+        await self._note("too_many_sockets")
+        await self.close(code=TOO_MANY_SOCKETS_CLOSE_CODE)
+        return False
+
     async def _frame_allowed(self) -> bool:
         """Every frame counts, valid or not: a flood of junk costs us as much as one of messages."""
         decision = await ratelimit.check_async(
@@ -152,6 +169,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         if text_data is None:
             await self._error("error_binary_frame", "Send JSON text frames.")
+            return
+        if len(text_data) > settings.WS_FRAME_MAX_CHARS:
+            # Never parsed: it cannot hold a text we would accept.
+            await self._error("text_too_long", f"A message is at most {settings.MESSAGE_MAX_CHARS} characters.")
             return
         try:
             frame = json.loads(text_data)
