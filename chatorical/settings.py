@@ -75,6 +75,10 @@ MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 16000)
 # A socket frame longer than this is refused unparsed: JSON writes a character in at
 # most 6 (\u00XX), and 1 KiB is room for the rest of a message frame.
 WS_FRAME_MAX_CHARS = 6 * MESSAGE_MAX_CHARS + 1024
+# The v1 history endpoint answers with the conversation's last messages, at most this many;
+# the v2 socket sends its backlog in pages of BACKLOG_PAGE_SIZE.
+HISTORY_MAX_MESSAGES = env_int("HISTORY_MAX_MESSAGES", 500)
+BACKLOG_PAGE_SIZE = 200
 VISITOR_NAME_MAX_CHARS = 128
 
 # --- input bounds (README "Limits") ------------------------------------------------------
