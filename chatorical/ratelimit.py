@@ -46,7 +46,8 @@ Configuration, later wins: the defaults above; PLAN_RATES by `Tenant.plan`; the 
 for the client IP (chatorical/client_ip.py); IPv6 clients are limited per /64.
 
 Redis: REDIS_URL (DB 3), keys `<REDIS_KEY_PREFIX>:rl:<tenant id>:<limit>:<kind>:<digest>`
-(the log) and the same with `:penalty`, where the digest is a keyed hash of the value, so Redis holds no raw IPs or API keys.
+(the log) and the same with `:penalty`, where the digest is a keyed hash of the value, so
+Redis holds no raw IPs or API keys.
 Commands time out after 0.5 s. An unreachable Redis is logged when it goes and when it
 comes back, counted in `chatorical_rate_limiter_errors_total{limit}`, and fails the
 `rate_limiter` check of /ready. Without REDIS_URL (embedded dev mode) limits are off.
@@ -142,9 +143,7 @@ LIMITS: dict[str, Limit] = {
     ),
     "webhook": Limit(rates={"tenant": Rate(600, MINUTE, max_block=0)}, fail_open=True),
     # Not a rate: how many sockets may be open at once (socket_slot_take); only `limit` applies.
-    "ws_open": Limit(
-        rates={"conversation": Rate(10, 0, max_block=0), "ip": Rate(100, 0, max_block=0)}, fail_open=True
-    ),
+    "ws_open": Limit(rates={"conversation": Rate(10, 0, max_block=0), "ip": Rate(100, 0, max_block=0)}, fail_open=True),
 }
 COUNT_LIMITS = frozenset({"ws_open"})
 
@@ -165,11 +164,12 @@ LIMITER_ERRORS = Counter(
 
 # Limits: a sliding log. KEYS[1] is a list of the Redis times (µs) of the key's last
 # `limit` allowed requests, newest first; KEYS[2] a hash of its penalty: level, until
-# (when its block ends, µs) and block (the wait it was last told, µs). ARGV: limit, then period, max_block (0: no penalty) and decay
-# in milliseconds. A request is allowed when the key is not blocked and the oldest of the
-# last `limit` allowed ones is a whole period old: so any window of one period holds at
-# most `limit` allowed requests, however they are spread. Pushing one and popping one
-# keep each check O(1); the list holds at most `limit` entries.
+# (when its block ends, µs) and block (the wait it was last told, µs). ARGV: limit, then
+# period, max_block (0: no penalty) and decay in milliseconds. A request is allowed when
+# the key is not blocked and the oldest of the last `limit` allowed ones is a whole period
+# old: so any window of one period holds at most `limit` allowed requests, however they
+# are spread. Pushing one and popping one keep each check O(1); the list holds at most
+# `limit` entries.
 # Returns {allowed (1 or 0), milliseconds until a retry can succeed, penalty level}.
 _LIMIT_SCRIPT = """
 local clock = redis.call('TIME')

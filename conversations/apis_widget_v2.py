@@ -136,4 +136,5 @@ def token_create(request, tenant_slug, conversation_id):
         raise ApiError(409, "conversation_closed", "This conversation is closed.")
     ratelimit.enforce(name="token", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     ttl = settings.V2_TOKEN_TTL_SECONDS
-    return JsonResponse({"token": token_issue(conversation=conversation, ttl_seconds=ttl, audience=AUDIENCE_V2), "expires_in": ttl})
+    token = token_issue(conversation=conversation, ttl_seconds=ttl, audience=AUDIENCE_V2)
+    return JsonResponse({"token": token, "expires_in": ttl})

@@ -59,7 +59,7 @@ def test_any_window_of_the_period_holds_at_most_the_limit_however_checks_are_spr
             allowed_spans.append((sent, time.monotonic()))
         time.sleep(period / limit / 4)
     assert len(allowed_spans) >= limit + 1
-    for (first_sent, _), (_, last_answered) in zip(allowed_spans, allowed_spans[limit:]):
+    for (first_sent, _), (_, last_answered) in zip(allowed_spans, allowed_spans[limit:], strict=False):
         assert last_answered - first_sent >= period
 
 
@@ -184,7 +184,7 @@ def test_each_retry_while_blocked_doubles_the_block_up_to_the_cap():
     assert not any(d.allowed for d in refusals)
     assert [d.level for d in refusals] == [1, 2, 3, 4, 5, 6]
     assert 0 < refusals[0].retry_after <= 0.05  # when the allowed one leaves the window
-    for told, retried in zip(refusals, refusals[1:]):
+    for told, retried in zip(refusals, refusals[1:], strict=False):
         assert retried.retry_after == pytest.approx(min(2 * told.retry_after, 0.4), abs=0.002)
     assert refusals[-1].retry_after == 0.4
 

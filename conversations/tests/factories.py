@@ -23,3 +23,9 @@ def token_for(conversation, *, ttl_seconds=3600):
 def v2_token_for(conversation, *, ttl_seconds=60):
     """A token of the v2 socket, as its token endpoint issues them."""
     return token_issue(conversation=conversation, ttl_seconds=ttl_seconds, audience=AUDIENCE_V2)
+
+
+def rate_limits_set(tenant, **rate_limits):
+    """Replaces the tenant's `rate_limits` overrides (chatorical/ratelimit.py)."""
+    tenant.rate_limits = rate_limits
+    tenant.save(update_fields=["rate_limits"])

@@ -11,7 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 import websockets
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from conversations.tests.factories import conversation_for, token_for, v2_token_for
@@ -88,7 +89,8 @@ async def test_a_50_megabyte_frame_is_cut_off_by_the_server_which_serves_on(serv
         assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
     async with websockets.connect(f"{server.ws_url}/v1/ws?token={token}", origin=SITE) as socket:
         assert json.loads(await socket.recv())["key"] == "welcome"
-    assert httpx.get(f"{server.url}/health").status_code == 200
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{server.url}/health")).status_code == 200
     assert_no_traceback(server)
 
 

@@ -13,20 +13,11 @@ from django.core.exceptions import ValidationError
 from chatorical import ratelimit
 from chatorical.asgi import application
 from conversations import consumers
-from conversations.tests.factories import conversation_for, token_for, v2_token_for
+from conversations.tests.factories import conversation_for, rate_limits_set, v2_token_for
+from conversations.tests.test_v1_limits import connect as open_v1
 from tenants.models import Tenant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
-
-
-async def open_v1(conversation, *, forwarded_for="203.0.113.80"):
-    token = await database_sync_to_async(token_for)(conversation)
-    socket = WebsocketCommunicator(
-        application, f"/v1/ws?token={token}", headers=[(b"x-forwarded-for", forwarded_for.encode())]
-    )
-    connected, _ = await socket.connect()
-    assert connected
-    return socket
 
 
 async def opening_keys(socket) -> list[str]:
@@ -40,11 +31,6 @@ async def opening_keys(socket) -> list[str]:
             break
         keys.append(json.loads(output["text"]).get("key", "message"))
     return keys
-
-
-async def set_rate_limits(tenant, **rate_limits):
-    tenant.rate_limits = rate_limits
-    await database_sync_to_async(tenant.save)()
 
 
 @pytest.fixture
@@ -90,7 +76,7 @@ async def test_the_longest_message_in_its_most_escaped_form_is_still_parsed(conv
 
 
 async def test_a_conversation_holds_at_most_its_limit_of_open_sockets(default_tenant, conversation):
-    await set_rate_limits(default_tenant, ws_open={"conversation": {"limit": 2}})
+    await database_sync_to_async(rate_limits_set)(default_tenant, ws_open={"conversation": {"limit": 2}})
     sockets = [await open_v1(conversation, forwarded_for=f"203.0.113.{n}") for n in (81, 82)]
     for socket in sockets:
         assert await opening_keys(socket) == ["welcome", "offline"]
@@ -104,7 +90,7 @@ async def test_a_conversation_holds_at_most_its_limit_of_open_sockets(default_te
 
 
 async def test_an_address_holds_at_most_its_limit_of_open_sockets_across_conversations(default_tenant):
-    await set_rate_limits(default_tenant, ws_open={"ip": {"limit": 2}})
+    await database_sync_to_async(rate_limits_set)(default_tenant, ws_open={"ip": {"limit": 2}})
     conversations = [
         await database_sync_to_async(conversation_for)(default_tenant, visitor_name=f"V{n}") for n in range(3)
     ]
@@ -134,7 +120,7 @@ def test_only_the_count_of_open_sockets_can_be_configured():
 
 async def test_cross_tenant_one_tenants_open_sockets_do_not_count_for_another(tenant_a, tenant_b):
     for world in (tenant_a, tenant_b):
-        await set_rate_limits(world.tenant, ws_open={"ip": {"limit": 1}})
+        await database_sync_to_async(rate_limits_set)(world.tenant, ws_open={"ip": {"limit": 1}})
 
     async def open_v2(world):
         token = await database_sync_to_async(v2_token_for)(world.conversation)
@@ -157,7 +143,7 @@ async def test_cross_tenant_one_tenants_open_sockets_do_not_count_for_another(te
 
 async def test_slots_of_a_process_that_died_lapse_and_live_ones_are_renewed(default_tenant, monkeypatch):
     monkeypatch.setattr(ratelimit, "SOCKET_LEASE_SECONDS", 0.6)
-    await set_rate_limits(default_tenant, ws_open={"conversation": {"limit": 1}})
+    await database_sync_to_async(rate_limits_set)(default_tenant, ws_open={"conversation": {"limit": 1}})
     values = {"conversation": "c-lease"}
     assert await ratelimit.socket_slot_take(tenant=default_tenant, holder="alive", values=values) is None
     await asyncio.sleep(1.5)  # two and a half leases: only renewal keeps it

@@ -13,7 +13,7 @@ from chatorical import tenancy
 from chatorical.asgi import application
 from chatorical.testing import free_port
 from conversations.models import Conversation, Message
-from conversations.tests.factories import conversation_for, token_for
+from conversations.tests.factories import conversation_for, rate_limits_set, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
 
@@ -65,7 +65,7 @@ def test_repeated_abuse_waits_longer_each_time(client):
     waits = [int(start(client, REMOTE_ADDR="203.0.113.30")["Retry-After"]) for _ in range(4)]
     # Told when the first start leaves the minute, then twice what it was told each time.
     assert waits[0] == 60
-    for told, retried in zip(waits, waits[1:]):
+    for told, retried in zip(waits, waits[1:], strict=False):
         assert 2 * told - 2 <= retried <= 2 * told
 
 
@@ -139,8 +139,7 @@ def stored_texts(conversation):
 
 
 async def set_rate_limits(tenant, **rate_limits):
-    tenant.rate_limits = rate_limits
-    await database_sync_to_async(tenant.save)()
+    await database_sync_to_async(rate_limits_set)(tenant, **rate_limits)
 
 
 @pytest.fixture
@@ -202,7 +201,7 @@ async def test_messages_spread_over_the_period_get_no_more_than_the_limit_in_any
             await asyncio.sleep(int(re.search(r"again in (\d+) s", reply["text"])[1]))
         await asyncio.sleep(period / limit / 2)
     assert len(accepted) > limit and refused > 0
-    for (first_sent, _), (_, last_answered) in zip(accepted, accepted[limit:]):
+    for (first_sent, _), (_, last_answered) in zip(accepted, accepted[limit:], strict=False):
         assert last_answered - first_sent >= period
     assert len(await database_sync_to_async(stored_texts)(conversation)) == len(accepted)
     await socket.disconnect()

@@ -498,7 +498,8 @@ async def test_a_claimed_conversation_says_who_joined_on_every_connect(tenant_a)
 
     await database_sync_to_async(claim)()
     for after_seq in (0, 2):
-        socket, _ = await connect(await database_sync_to_async(v2_token_for)(tenant_a.conversation), after_seq=after_seq)
+        token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
+        socket, _ = await connect(token, after_seq=after_seq)
         opening = await receive_until_welcome(socket)
         assert opening[0] == {"type": "agent_joined", "agent": "Bob"}
         assert [frame["seq"] for frame in opening[1:]] == [1, 2][after_seq:]
