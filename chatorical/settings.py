@@ -81,7 +81,7 @@ HISTORY_MAX_MESSAGES = env_int("HISTORY_MAX_MESSAGES", 500)
 BACKLOG_PAGE_SIZE = 200
 VISITOR_NAME_MAX_CHARS = 128
 
-# --- input bounds (README "Limits") ------------------------------------------------------
+# --- input bounds (README "Limits on size and count") ------------------------------------
 # The longest request body accepted (413 beyond it), also Django's own read limit.
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES

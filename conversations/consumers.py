@@ -272,19 +272,19 @@ class V2ConversationConsumer(V1ConversationConsumer):
         if self.conversation.claimed_by_id is not None:
             await self.send_json(realtime.agent_joined_event(agent=self.conversation.claimed_by_name))
         # In pages, so a long conversation is never all in memory at once.
-        page_size = settings.BACKLOG_PAGE_SIZE
-        page = [None] * page_size
-        while len(page) == page_size:
+        while True:
             page = await run_for_tenant(
                 self.tenant,
                 selectors.message_list,
                 conversation=self.conversation,
                 after_seq=self.last_seq,
-                limit=page_size,
+                limit=settings.BACKLOG_PAGE_SIZE,
             )
             for message in page:
                 self.last_seq = message.seq
                 await self.send_json(realtime.message_event(message))
+            if len(page) < settings.BACKLOG_PAGE_SIZE:
+                break
         await super()._opening()
 
     async def conversation_event(self, message):
