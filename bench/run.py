@@ -77,7 +77,7 @@ def summary(results: dict) -> str:
     )
     rows.append(("outbox drain, one worker", f"{telegram['outbox_drain']['events_per_s']} events/s"))
     limiter_lines = [line.strip() for line in results["limiter"]["output"]]
-    rows += [("limiter", line) for line in limiter_lines if line.startswith(("sync", "async"))]
+    rows += [("limiter", line) for line in limiter_lines if line.startswith(("PING", "sync", "async"))]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 

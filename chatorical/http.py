@@ -35,7 +35,7 @@ def optional_locale(value) -> str:
 def optional_page_url(value) -> str:
     if value in (None, ""):
         return ""
-    if not isinstance(value, str) or len(value) > 2048 or not re.match(r"^https?://\S+$", value):
+    if not isinstance(value, str) or len(value) > 2048 or not re.fullmatch(r"https?://[^\s\x00]+", value):
         raise ApiError(400, "invalid_page_url", "`page_url` must be an http(s) URL of at most 2048 characters.")
     return value
 

@@ -83,7 +83,24 @@ V2_TOKEN_TTL_SECONDS = env_int("V2_TOKEN_TTL_SECONDS", 120)
 if not 1 <= V2_TOKEN_TTL_SECONDS <= 300:
     raise ImproperlyConfigured("V2_TOKEN_TTL_SECONDS must be between 1 and 300")
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 16000)
+# A socket frame longer than this is refused unparsed: JSON writes a character in at
+# most 6 (\u00XX), and 1 KiB is room for the rest of a message frame.
+WS_FRAME_MAX_CHARS = 6 * MESSAGE_MAX_CHARS + 1024
+# The v1 history endpoint answers with the conversation's last messages, at most this many;
+# the v2 socket sends its backlog in pages of BACKLOG_PAGE_SIZE.
+HISTORY_MAX_MESSAGES = env_int("HISTORY_MAX_MESSAGES", 500)
+BACKLOG_PAGE_SIZE = 200
 VISITOR_NAME_MAX_CHARS = 128
+
+# --- input bounds (README "Limits on size and count") ------------------------------------
+# The longest request body accepted (413 beyond it), also Django's own read limit.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# The ASGI server's cap on a WebSocket frame or message, passed to daphne by
+# deploy/run-local.sh: a longer one closes the socket (1009) before Python sees it.
+WS_SERVER_MAX_BYTES = env_int("WS_SERVER_MAX_BYTES", 1024 * 1024)
+if WS_SERVER_MAX_BYTES < WS_FRAME_MAX_CHARS:
+    raise ImproperlyConfigured(f"WS_SERVER_MAX_BYTES must be at least {WS_FRAME_MAX_CHARS} for MESSAGE_MAX_CHARS")
 
 # --- database ----------------------------------------------------------------------------
 _database_url = env_str("DATABASE_URL")
@@ -284,6 +301,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "chatorical.middleware.RequestIdMiddleware",
+    "chatorical.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -44,10 +44,13 @@ def process_env(**overrides) -> dict:
 
 ASGI_SERVERS = {
     # daphne with the graceful stop production runs (chatorical/server.py).
-    "daphne": ["-m", "chatorical.server", "-b", "127.0.0.1", "-p", "{port}", "chatorical.asgi:application"],
+    "daphne": [
+        "-m", "chatorical.server", "-b", "127.0.0.1", "-p", "{port}", "--websocket-max-frame-size", "{ws_max_bytes}",
+        "--websocket-max-message-size", "{ws_max_bytes}", "chatorical.asgi:application",
+    ],
     "uvicorn": [
         "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop", "--ws", "websockets",
-        "--log-level", "warning", "chatorical.asgi:application",
+        "--ws-max-size", "{ws_max_bytes}", "--log-level", "warning", "chatorical.asgi:application",
     ],
 }  # fmt: skip
 
@@ -70,7 +73,13 @@ class ServerProcess:
         """Starts daphne; after stop(), again on the same port, as a restarted instance."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, *(arg.format(port=self.port) for arg in ASGI_SERVERS[self.server])],
+            [
+                sys.executable,
+                *(
+                    arg.format(port=self.port, ws_max_bytes=settings.WS_SERVER_MAX_BYTES)
+                    for arg in ASGI_SERVERS[self.server]
+                ),
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

@@ -4,7 +4,8 @@ through conversations.services, so their events and fan-out happen as anywhere e
 from django import forms
 from django.contrib import admin, messages
 from django.http import JsonResponse
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from chatorical.errors import ApiError
@@ -13,6 +14,8 @@ from conversations.models import Conversation, Message, OutboxEvent
 from tenants.admin_scoping import EVERYONE, NOBODY, OWNERS, Role, TenantScopedAdminMixin
 
 AGENTS = frozenset({Role.OWNER, Role.AGENT})
+# The conversation page shows its latest messages; the message list pages through the rest.
+TRANSCRIPT_PAGE_SIZE = 100
 
 
 class ConversationForm(forms.ModelForm):
@@ -78,14 +81,21 @@ class ConversationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="messages")
     def transcript(self, conversation):
         # Shown read-only: a message reached the visitor and the agents as it was written.
-        return format_html_join(
+        # The latest page only; all of them page by page in the message list.
+        latest = selectors.message_list_latest(conversation=conversation, limit=TRANSCRIPT_PAGE_SIZE)
+        lines = format_html_join(
             mark_safe("<br>"),
             "#{} {} {}: {}",
             (
                 (m.seq, m.created_at.strftime("%Y-%m-%d %H:%M"), m.agent_name or m.get_direction_display(), m.text)
-                for m in selectors.message_list(conversation=conversation)
+                for m in latest
             ),
         )
+        if len(latest) < TRANSCRIPT_PAGE_SIZE:
+            return lines
+        messages_list = reverse("admin:conversations_message_changelist")
+        every_message = f"{messages_list}?conversation__id__exact={conversation.pk}"
+        return format_html('<a href="{}">Earlier messages, page by page</a><br>{}', every_message, lines)
 
     @admin.action(description="Close the selected conversations", permissions=["change"])
     def close(self, request, queryset):

@@ -57,7 +57,7 @@ def v1_messages(request, conversation_id):
     ratelimit.enforce(name="history", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     messages = [
         {"direction": m.direction, "text": m.text, **({"agent": m.agent_name} if m.agent_name else {})}
-        for m in selectors.message_list(conversation=conversation)
+        for m in selectors.message_list_latest(conversation=conversation, limit=settings.HISTORY_MAX_MESSAGES)
     ]
     return JsonResponse({"messages": messages})
 

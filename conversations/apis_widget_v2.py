@@ -38,7 +38,7 @@ from chatorical.errors import ApiError
 from chatorical.http import allow_methods, optional_locale
 from conversations import selectors
 from conversations.apis import conversation_start_from_request
-from conversations.tokens import token_issue
+from conversations.tokens import AUDIENCE_V2, token_issue
 from templates_i18n.locales import normalize_locale
 from templates_i18n.rendering import render
 from templates_i18n.selectors import resolve, ui_strings
@@ -136,4 +136,5 @@ def token_create(request, tenant_slug, conversation_id):
         raise ApiError(409, "conversation_closed", "This conversation is closed.")
     ratelimit.enforce(name="token", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     ttl = settings.V2_TOKEN_TTL_SECONDS
-    return JsonResponse({"token": token_issue(conversation=conversation, ttl_seconds=ttl), "expires_in": ttl})
+    token = token_issue(conversation=conversation, ttl_seconds=ttl, audience=AUDIENCE_V2)
+    return JsonResponse({"token": token, "expires_in": ttl})

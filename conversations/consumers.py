@@ -20,7 +20,7 @@ from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
 from conversations import batching, realtime, selectors, services
 from conversations.models import Conversation, Message
-from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend
+from conversations.tokens import AUDIENCE_V1, AUDIENCE_V2, ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
 from templates_i18n.selectors import template_text
 from tenants.selectors import origin_allowed, tenant_get_active_by_id, tenant_get_default
@@ -32,6 +32,8 @@ RESUME_FIELDS = ("id", "ts", "seq")
 # Closes a socket that keeps flooding, or that came too often; the widget reconnects after
 # its backoff, as it does for any code that does not mean "token refused".
 FLOOD_CLOSE_CODE = 4429
+# Closes a socket beyond the open sockets allowed for its conversation or its address.
+TOO_MANY_SOCKETS_CLOSE_CODE = 4409
 
 
 def _header(scope, name: bytes) -> str:
@@ -45,13 +47,14 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     """One visitor socket of one conversation of the default tenant."""
 
     conversation: Conversation
+    token_audience = AUDIENCE_V1
 
     async def connect(self):
         conversation = await self._authorize()
         if conversation is None:
             await self.close()
             return
-        if not await self._connect_allowed():
+        if not await self._connect_allowed() or not await self._slot_taken(conversation):
             return
         self.conversation = conversation
         self.group = realtime.conversation_group(conversation.id)
@@ -72,6 +75,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await ratelimit.socket_slot_give_back(holder=self.channel_name)
 
     async def _authorize(self) -> Conversation | None:
         """The open conversation this handshake may join (setting `self.tenant`), or None."""
@@ -96,7 +100,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     def _token_claims(self) -> ConversationClaims | None:
         try:
-            return token_decode(self._query("token"))
+            return token_decode(self._query("token"), audience=self.token_audience)
         except TokenRefused as exc:
             logger.info("ws token refused: %s", exc)
             return None
@@ -130,6 +134,20 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=FLOOD_CLOSE_CODE)
         return False
 
+    async def _slot_taken(self, conversation: Conversation) -> bool:
+        full_kind = await ratelimit.socket_slot_take(
+            tenant=self.tenant,
+            holder=self.channel_name,
+            values={"conversation": str(conversation.id), "ip": scope_client_ip(self.scope)},
+        )
+        if full_kind is None:
+            return True
+        # Accepted only to say why, as for _connect_allowed.
+        await self.accept()
+        await self._note("too_many_sockets")
+        await self.close(code=TOO_MANY_SOCKETS_CLOSE_CODE)
+        return False
+
     async def _frame_allowed(self) -> bool:
         """Every frame counts, valid or not: a flood of junk costs us as much as one of messages."""
         decision = await ratelimit.check_async(
@@ -151,6 +169,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         if text_data is None:
             await self._error("error_binary_frame", "Send JSON text frames.")
+            return
+        if len(text_data) > settings.WS_FRAME_MAX_CHARS:
+            # Never parsed: it cannot hold a text we would accept.
+            await self._error("text_too_long", f"A message is at most {settings.MESSAGE_MAX_CHARS} characters.")
             return
         try:
             frame = json.loads(text_data)
@@ -219,6 +241,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
     returns; then every message event whose seq was already sent is dropped.
     """
 
+    token_audience = AUDIENCE_V2
     last_seq = 0  # of the newest message sent with the backlog
 
     async def _authorize(self) -> Conversation | None:
@@ -248,12 +271,20 @@ class V2ConversationConsumer(V1ConversationConsumer):
     async def _opening(self):
         if self.conversation.claimed_by_id is not None:
             await self.send_json(realtime.agent_joined_event(agent=self.conversation.claimed_by_name))
-        backlog = await run_for_tenant(
-            self.tenant, selectors.message_list, conversation=self.conversation, after_seq=self.last_seq
-        )
-        for message in backlog:
-            self.last_seq = message.seq
-            await self.send_json(realtime.message_event(message))
+        # In pages, so a long conversation is never all in memory at once.
+        while True:
+            page = await run_for_tenant(
+                self.tenant,
+                selectors.message_list,
+                conversation=self.conversation,
+                after_seq=self.last_seq,
+                limit=settings.BACKLOG_PAGE_SIZE,
+            )
+            for message in page:
+                self.last_seq = message.seq
+                await self.send_json(realtime.message_event(message))
+            if len(page) < settings.BACKLOG_PAGE_SIZE:
+                break
         await super()._opening()
 
     async def conversation_event(self, message):

@@ -53,6 +53,12 @@ def conversation_document(*, conversation: Conversation) -> dict:
     }
 
 
+def message_list_latest(*, conversation: Conversation, limit: int) -> list[Message]:
+    """The conversation's last `limit` messages, oldest first."""
+    latest = Message.objects.filter(conversation=conversation).order_by("-seq")[:limit]
+    return list(reversed(latest))
+
+
 def conversation_list(*, status: str = "") -> QuerySet[Conversation]:
     """The tenant's conversations, the most recently active first."""
     conversations = Conversation.objects.order_by("-updated_at", "-pk")

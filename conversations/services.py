@@ -35,6 +35,8 @@ def clean_visitor_name(name) -> str:
         return ""
     if not isinstance(name, str):
         raise ApiError(400, "invalid_name", "`name` must be a string.")
+    if "\x00" in name:
+        raise ApiError(400, "invalid_name", "`name` must not contain NUL characters.")
     name = " ".join(name.split())
     if len(name) > settings.VISITOR_NAME_MAX_CHARS:
         raise ApiError(400, "invalid_name", f"`name` is longer than {settings.VISITOR_NAME_MAX_CHARS} characters.")

@@ -1,4 +1,10 @@
-"""Conversation JWTs: HS256 with CONVERSATION_JWT_SECRET, audience `ws`."""
+"""Conversation JWTs: HS256 with CONVERSATION_JWT_SECRET.
+
+Each surface has its own audience, and accepts only its own: `ws` for the v1 widget's
+token (/v1/ws and the v1 HTTP endpoints), `ws-v2` for the v2 socket's single-use token
+(/v2/ws). A v2 token lives minutes and is spent once, a v1 token lives days: if either
+were accepted by the other surface, it would escape the rules it was issued under.
+"""
 
 import logging
 import time
@@ -12,7 +18,8 @@ from django_redis.exceptions import ConnectionInterrupted
 
 logger = logging.getLogger(__name__)
 
-AUDIENCE = "ws"
+AUDIENCE_V1 = "ws"
+AUDIENCE_V2 = "ws-v2"
 ALGORITHM = "HS256"
 
 
@@ -28,12 +35,12 @@ class ConversationClaims:
     expires_at: int
 
 
-def token_issue(*, conversation, ttl_seconds: int) -> str:
+def token_issue(*, conversation, ttl_seconds: int, audience: str = AUDIENCE_V1) -> str:
     now = int(time.time())
     claims = {
         "tid": conversation.tenant_id,
         "cid": str(conversation.id),
-        "aud": AUDIENCE,
+        "aud": audience,
         "iat": now,
         "exp": now + ttl_seconds,
         "jti": uuid.uuid4().hex,
@@ -41,13 +48,13 @@ def token_issue(*, conversation, ttl_seconds: int) -> str:
     return jwt.encode(claims, settings.CONVERSATION_JWT_SECRET, algorithm=ALGORITHM)
 
 
-def token_decode(token: str) -> ConversationClaims:
+def token_decode(token: str, *, audience: str = AUDIENCE_V1) -> ConversationClaims:
     try:
         claims = jwt.decode(
             token,
             settings.CONVERSATION_JWT_SECRET,
             algorithms=[ALGORITHM],
-            audience=AUDIENCE,
+            audience=audience,
             options={"require": ["tid", "cid", "aud", "exp", "iat", "jti"]},
         )
     except jwt.PyJWTError as exc:

@@ -23,4 +23,7 @@ if [ -n "${REDIS_URL:-}" ]; then
 fi
 
 echo "Chatorical on http://127.0.0.1:${PORT}/ (widget: /widget.js)"
-$BIN/daphne -b 0.0.0.0 -p "$PORT" chatorical.asgi:application
+# A longer WebSocket frame closes the socket before the application sees it (settings.py).
+ws_max_bytes="${WS_SERVER_MAX_BYTES:-1048576}"
+$BIN/daphne -b 0.0.0.0 -p "$PORT" --websocket-max-frame-size "$ws_max_bytes" \
+  --websocket-max-message-size "$ws_max_bytes" chatorical.asgi:application

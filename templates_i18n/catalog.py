@@ -24,6 +24,7 @@ TEMPLATES: dict[str, Entry] = {
     "offline": _entry("Our team is not online right now. Leave a message and we will answer here.", "tenant"),
     "rate_limited": _entry("You are sending messages too fast; try again in {seconds} s.", "seconds"),
     "connect_rate_limited": _entry("Too many connections; try again in {seconds} s.", "seconds"),
+    "too_many_sockets": _entry("This chat is open in too many windows; close one and reload this one."),
     "limiter_unavailable": _entry("Messages cannot be accepted right now; try again shortly."),
     "conversation_closed": _entry("This conversation has been closed.", "agent", "tenant"),
     "topic_header": _entry(

@@ -38,10 +38,37 @@ def test_a_burst_of_the_limit_passes_then_refusals_say_when_to_retry():
     decisions = [check(owner) for _ in range(4)]
     assert [d.allowed for d in decisions] == [True, True, True, False]
     refused = decisions[-1]
-    # The next one is due a third of the period later: 20 s.
-    assert refused.retry_after == pytest.approx(20, abs=0.01)
-    assert refused.retry_after_seconds == 20
+    # The next one is due when the first leaves the window: a period after it.
+    assert refused.retry_after == pytest.approx(60, abs=0.5)
+    assert refused.retry_after_seconds == 60
     assert refused.level == 1 and not refused.unavailable
+
+
+def test_any_window_of_the_period_holds_at_most_the_limit_however_checks_are_spread():
+    """GCRA let a burst of N through and then one more every period/N: spread over a
+    period, up to twice the limit. Here each allowed check is timed from before it was sent
+    to after it was answered, so Redis' clock saw it within that span: the (i + N)th allowed
+    one must end at least a period after the ith began."""
+    limit, period = 5, 2.0
+    owner = tenant(conversation_start={"ip": {"limit": limit, "period": period, "max_block": 0}})
+    allowed_spans = []
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5 * period:
+        sent = time.monotonic()
+        if check(owner).allowed:
+            allowed_spans.append((sent, time.monotonic()))
+        time.sleep(period / limit / 4)
+    assert len(allowed_spans) >= limit + 1
+    for (first_sent, _), (_, last_answered) in zip(allowed_spans, allowed_spans[limit:], strict=False):
+        assert last_answered - first_sent >= period
+
+
+def test_a_lowered_limit_applies_to_what_was_already_counted():
+    owner = tenant(conversation_start={"ip": {"limit": 4, "period": 60}})
+    assert all(check(owner).allowed for _ in range(4))
+    owner.rate_limits = {"conversation_start": {"ip": {"limit": 2, "period": 60}}}
+    refused = check(owner)
+    assert not refused.allowed and refused.retry_after == pytest.approx(60, abs=0.5)
 
 
 def test_the_defaults_are_the_documented_ones(settings):
@@ -156,8 +183,10 @@ def test_each_retry_while_blocked_doubles_the_block_up_to_the_cap():
     refusals = [check(owner) for _ in range(6)]
     assert not any(d.allowed for d in refusals)
     assert [d.level for d in refusals] == [1, 2, 3, 4, 5, 6]
-    assert refusals[0].retry_after == pytest.approx(0.05, abs=0.002)  # when GCRA has room again
-    assert [d.retry_after for d in refusals[1:]] == [0.1, 0.2, 0.4, 0.4, 0.4]
+    assert 0 < refusals[0].retry_after <= 0.05  # when the allowed one leaves the window
+    for told, retried in zip(refusals, refusals[1:], strict=False):
+        assert retried.retry_after == pytest.approx(min(2 * told.retry_after, 0.4), abs=0.002)
+    assert refusals[-1].retry_after == 0.4
 
 
 def test_a_client_that_waits_as_told_is_never_penalised():
@@ -170,7 +199,7 @@ def test_a_client_that_waits_as_told_is_never_penalised():
         assert decision.level <= 1
         if not decision.allowed:
             time.sleep(decision.retry_after)
-    assert 5 <= allowed <= 7  # the burst of 2, then one every 0.1 s
+    assert 5 <= allowed <= 7  # 2, then 2 more in each following 0.2 s
 
 
 def test_without_a_penalty_retries_while_blocked_are_only_told_the_wait():
@@ -190,9 +219,10 @@ def test_each_quiet_decay_period_after_a_block_forgives_one_level():
 
     time.sleep(0.1 + 0.75)  # the block, then one and a half decay periods: one level forgiven
     assert check(owner).allowed
-    assert check(owner).level == 2  # refused, but it had waited: not raised
-    again = check(owner)  # while blocked: raised
-    assert (again.level, again.retry_after) == (3, 0.1)
+    told = check(owner)
+    assert told.level == 2  # refused, but it had waited: not raised
+    again = check(owner)  # while blocked: raised, and told twice the wait
+    assert again.level == 3 and again.retry_after == pytest.approx(2 * told.retry_after, abs=0.002)
 
     time.sleep(0.1 + 3 * 0.5 + 0.2)  # long enough to forgive every level
     assert check(owner).allowed
@@ -211,7 +241,7 @@ def test_enforce_raises_the_429_with_retry_after():
     with pytest.raises(ApiError) as refused:
         ratelimit.enforce(name="rename", tenant=owner, kind="conversation", value="c1")
     assert (refused.value.status, refused.value.code) == (429, "rate_limited")
-    assert refused.value.headers == {"Retry-After": "28800"}  # a day / 3
+    assert refused.value.headers == {"Retry-After": "86400"}  # when the first leaves the day
 
 
 def test_refusals_are_counted_per_tenant_and_limit():

@@ -6,7 +6,7 @@ from channels.testing import WebsocketCommunicator
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Message
-from conversations.tokens import token_issue
+from conversations.tokens import AUDIENCE_V2, token_issue
 
 
 def conversation_for(tenant, **fields):
@@ -40,3 +40,14 @@ async def widget_socket_and_key(tenant, *, key_name: str, scope: str):
     assert connected
     assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
     return conversation, socket, key
+
+
+def v2_token_for(conversation, *, ttl_seconds=60):
+    """A token of the v2 socket, as its token endpoint issues them."""
+    return token_issue(conversation=conversation, ttl_seconds=ttl_seconds, audience=AUDIENCE_V2)
+
+
+def rate_limits_set(tenant, **rate_limits):
+    """Replaces the tenant's `rate_limits` overrides (chatorical/ratelimit.py)."""
+    tenant.rate_limits = rate_limits
+    tenant.save(update_fields=["rate_limits"])

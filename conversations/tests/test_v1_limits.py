@@ -13,7 +13,7 @@ from chatorical import tenancy
 from chatorical.asgi import application
 from chatorical.testing import free_port
 from conversations.models import Conversation, Message
-from conversations.tests.factories import conversation_for, token_for
+from conversations.tests.factories import conversation_for, rate_limits_set, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
 
@@ -43,7 +43,7 @@ def test_start_allows_ten_per_ip_a_minute_then_answers_429(client):
     assert statuses == [201] * 10
     refused = start(client, REMOTE_ADDR="203.0.113.7")
     assert_rate_limited(refused)
-    assert int(refused["Retry-After"]) == 6  # the next start is due a tenth of a minute later
+    assert int(refused["Retry-After"]) == 60  # when the first start leaves the minute
     assert conversations_count() == 10
     assert start(client, REMOTE_ADDR="203.0.113.8").status_code == 201
 
@@ -63,7 +63,10 @@ def test_repeated_abuse_waits_longer_each_time(client):
     for _ in range(10):
         start(client, REMOTE_ADDR="203.0.113.30")
     waits = [int(start(client, REMOTE_ADDR="203.0.113.30")["Retry-After"]) for _ in range(4)]
-    assert waits == [6, 12, 24, 48]
+    # Told when the first start leaves the minute, then twice what it was told each time.
+    assert waits[0] == 60
+    for told, retried in zip(waits, waits[1:], strict=False):
+        assert 2 * told - 2 <= retried <= 2 * told
 
 
 def test_rename_allows_three_a_day_per_conversation(client, default_tenant):
@@ -80,7 +83,7 @@ def test_rename_allows_three_a_day_per_conversation(client, default_tenant):
     assert [rename(conversation, f"Ada {n}").status_code for n in range(3)] == [200] * 3
     refused = rename(conversation, "Ada 4")
     assert_rate_limited(refused)
-    assert int(refused["Retry-After"]) == 8 * 3600
+    assert int(refused["Retry-After"]) == 24 * 3600
     conversation.refresh_from_db()
     assert conversation.visitor_name == "Ada 2"
     assert rename(other, "Bob").status_code == 200
@@ -136,8 +139,7 @@ def stored_texts(conversation):
 
 
 async def set_rate_limits(tenant, **rate_limits):
-    tenant.rate_limits = rate_limits
-    await database_sync_to_async(tenant.save)()
+    await database_sync_to_async(rate_limits_set)(tenant, **rate_limits)
 
 
 @pytest.fixture
@@ -157,7 +159,7 @@ async def test_a_message_over_the_limit_gets_a_note_is_not_stored_nor_forwarded(
     await sender.send_json_to({"type": "message", "text": "one too many"})
     note = await sender.receive_json_from(timeout=3)
     assert set(note) == {"type", "key", "text"}
-    assert note["type"] == "info_note" and note["key"] == "rate_limited" and "120 s" in note["text"]
+    assert note["type"] == "info_note" and note["key"] == "rate_limited" and "3600 s" in note["text"]
     assert await watcher.receive_nothing(timeout=0.3)
     assert await database_sync_to_async(stored_texts)(conversation) == [f"m{n}" for n in range(30)]
     await asyncio.gather(sender.disconnect(), watcher.disconnect())
@@ -173,6 +175,35 @@ async def test_at_the_default_rate_a_refused_socket_stays_open_and_gets_its_turn
     await asyncio.sleep(int(re.search(r"again in (\d+) s", replies[-1]["text"])[1]))
     await socket.send_json_to({"type": "message", "text": "my turn"})
     assert await socket.receive_json_from(timeout=3) == {"direction": "INBOUND", "text": "my turn"}
+    await socket.disconnect()
+
+
+async def test_messages_spread_over_the_period_get_no_more_than_the_limit_in_any_window(default_tenant, conversation):
+    """The GCRA this replaced let a socket spread its messages and pass up to twice its
+    limit within one period. This socket sends at twice the limit's average rate and waits
+    as told when refused. Each message is timed from its send to its answer, so the
+    (i + N)th accepted one must be answered at least a period after the ith was sent."""
+    limit, period = 5, 2.0
+    await set_rate_limits(default_tenant, ws_message={"socket": {"limit": limit, "period": period, "max_block": 0}})
+    socket = await connect_and_skip_opening(conversation)
+    accepted, refused = [], 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < 2.5 * period:
+        sent = loop.time()
+        await socket.send_json_to({"type": "message", "text": f"m{sent}"})
+        reply = await socket.receive_json_from(timeout=3)
+        if reply.get("direction") == "INBOUND":
+            accepted.append((sent, loop.time()))
+        else:
+            assert reply["key"] == "rate_limited"
+            refused += 1
+            await asyncio.sleep(int(re.search(r"again in (\d+) s", reply["text"])[1]))
+        await asyncio.sleep(period / limit / 2)
+    assert len(accepted) > limit and refused > 0
+    for (first_sent, _), (_, last_answered) in zip(accepted, accepted[limit:], strict=False):
+        assert last_answered - first_sent >= period
+    assert len(await database_sync_to_async(stored_texts)(conversation)) == len(accepted)
     await socket.disconnect()
 
 

@@ -17,8 +17,8 @@ from chatorical.asgi import application
 from chatorical.tests.test_settings import load_settings
 from conversations import selectors, services
 from conversations.models import Conversation, Message
-from conversations.tests.factories import conversation_for, message_for, token_for
-from conversations.tokens import token_decode
+from conversations.tests.factories import conversation_for, message_for, v2_token_for
+from conversations.tokens import AUDIENCE_V2, token_decode
 from templates_i18n.catalog import UI_STRINGS
 from templates_i18n.services import text_set
 from tenants.models import Tenant
@@ -218,7 +218,7 @@ def test_token_is_short_lived_and_for_this_conversation(client, tenant_a):
     body = response.json()
     assert set(body) == {"token", "expires_in"}
     assert body["expires_in"] == 120 and body["expires_in"] <= 300
-    claims = jwt.decode(body["token"], settings.CONVERSATION_JWT_SECRET, algorithms=["HS256"], audience="ws")
+    claims = jwt.decode(body["token"], settings.CONVERSATION_JWT_SECRET, algorithms=["HS256"], audience="ws-v2")
     assert claims["tid"] == tenant_a.tenant.id and claims["cid"] == str(tenant_a.conversation.id)
     assert claims["exp"] - claims["iat"] == 120 and claims["jti"]
     assert response["Access-Control-Allow-Origin"] == A_SITE
@@ -237,7 +237,7 @@ def test_a_token_lifetime_outside_five_minutes_is_refused_at_start(ttl):
 
 def test_every_token_is_a_new_one(client, tenant_a):
     first, second = (client.post(token_path(tenant_a.conversation.id)).json()["token"] for _ in range(2))
-    assert token_decode(first).jti != token_decode(second).jti
+    assert token_decode(first, audience=AUDIENCE_V2).jti != token_decode(second, audience=AUDIENCE_V2).jti
 
 
 def test_token_of_a_closed_conversation_is_409(client, tenant_a):
@@ -362,7 +362,7 @@ async def test_a_fresh_token_opens_the_socket_once(async_client, tenant_a):
 
 @ws
 async def test_two_handshakes_racing_with_one_token_open_one_socket(tenant_a):
-    token = await database_sync_to_async(token_for)(tenant_a.conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
     results = await asyncio.gather(*(connect(token) for _ in range(5)))
     assert sum(connected for _, connected in results) == 1
     for communicator, connected in results:
@@ -373,7 +373,7 @@ async def test_two_handshakes_racing_with_one_token_open_one_socket(tenant_a):
 def signed(tenant, conversation, *, secret=None, **overrides):
     """A token signed by hand, with the claims token_issue() would put in, then `overrides`."""
     now = int(time.time())
-    claims = {"tid": tenant.id, "cid": str(conversation.id), "aud": "ws", "iat": now, "exp": now + 60, "jti": "j1"}
+    claims = {"tid": tenant.id, "cid": str(conversation.id), "aud": "ws-v2", "iat": now, "exp": now + 60, "jti": "j1"}
     claims = {key: value for key, value in {**claims, **overrides}.items() if value is not None}
     return jwt.encode(claims, secret or settings.CONVERSATION_JWT_SECRET, algorithm="HS256")
 
@@ -405,7 +405,7 @@ async def test_cross_tenant_a_token_naming_another_tenants_conversation_is_refus
 
 @ws
 async def test_cross_tenant_a_tenants_token_from_another_tenants_site_is_refused(tenant_a, tenant_b):
-    token = await database_sync_to_async(token_for)(tenant_a.conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
     _, connected = await connect(token, origin=B_SITE)
     assert not connected
     # Refused before it was spent: the widget on the right site still gets in with it.
@@ -417,7 +417,7 @@ async def test_cross_tenant_a_tenants_token_from_another_tenants_site_is_refused
 @ws
 @pytest.mark.parametrize("origin", [EVIL_SITE, "", "null", "http://tenant-a.example"])
 async def test_foreign_or_missing_origin_is_refused(tenant_a, origin):
-    token = await database_sync_to_async(token_for)(tenant_a.conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
     _, connected = await connect(token, origin=origin)
     assert not connected
 
@@ -426,7 +426,7 @@ async def test_foreign_or_missing_origin_is_refused(tenant_a, origin):
 async def test_missing_origin_is_refused_even_where_any_origin_is_allowed(default_tenant, settings):
     settings.WIDGET_ALLOWED_ORIGINS = []
     conversation = await database_sync_to_async(conversation_for)(default_tenant)
-    token = await database_sync_to_async(token_for)(conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(conversation)
     _, connected = await connect(token, origin="")
     assert not connected
     communicator, connected = await connect(token, origin="https://any.example")
@@ -436,7 +436,7 @@ async def test_missing_origin_is_refused_even_where_any_origin_is_allowed(defaul
 
 @ws
 async def test_closed_conversation_is_refused(tenant_a):
-    token = await database_sync_to_async(token_for)(tenant_a.conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
     await database_sync_to_async(close)(tenant_a.conversation)
     _, connected = await connect(token)
     assert not connected
@@ -444,7 +444,7 @@ async def test_closed_conversation_is_refused(tenant_a):
 
 @ws
 async def test_suspended_tenant_is_refused(tenant_a):
-    token = await database_sync_to_async(token_for)(tenant_a.conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
     await database_sync_to_async(suspend)(tenant_a.tenant)
     _, connected = await connect(token)
     assert not connected
@@ -453,7 +453,7 @@ async def test_suspended_tenant_is_refused(tenant_a):
 @ws
 @pytest.mark.parametrize("after_seq", ["-1", "x", "1.5", "99999999999999999999"])
 async def test_a_malformed_after_seq_is_refused(tenant_a, after_seq):
-    token = await database_sync_to_async(token_for)(tenant_a.conversation, ttl_seconds=60)
+    token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
     _, connected = await connect(token, after_seq=after_seq)
     assert not connected
 
@@ -461,7 +461,7 @@ async def test_a_malformed_after_seq_is_refused(tenant_a, after_seq):
 @ws
 async def test_events_carry_v1_shapes_plus_id_ts_seq(tenant_a):
     conversation = await database_sync_to_async(conversation_for)(tenant_a.tenant, visitor_name="Ada")
-    socket, connected = await connect(await database_sync_to_async(token_for)(conversation))
+    socket, connected = await connect(await database_sync_to_async(v2_token_for)(conversation))
     assert connected
     assert await receive_until_welcome(socket) == []
 
@@ -498,7 +498,8 @@ async def test_a_claimed_conversation_says_who_joined_on_every_connect(tenant_a)
 
     await database_sync_to_async(claim)()
     for after_seq in (0, 2):
-        socket, _ = await connect(await database_sync_to_async(token_for)(tenant_a.conversation), after_seq=after_seq)
+        token = await database_sync_to_async(v2_token_for)(tenant_a.conversation)
+        socket, _ = await connect(token, after_seq=after_seq)
         opening = await receive_until_welcome(socket)
         assert opening[0] == {"type": "agent_joined", "agent": "Bob"}
         assert [frame["seq"] for frame in opening[1:]] == [1, 2][after_seq:]
@@ -512,7 +513,7 @@ def seqs_and_texts(frames):
 @ws
 async def test_resume_sends_what_was_missed_once_in_order_then_live(tenant_a):
     conversation = tenant_a.conversation  # messages 1 and 2 exist
-    socket, _ = await connect(await database_sync_to_async(token_for)(conversation))
+    socket, _ = await connect(await database_sync_to_async(v2_token_for)(conversation))
     backlog = await receive_until_welcome(socket)
     assert seqs_and_texts(backlog) == [(1, "hello from tenant-a"), (2, "answer of tenant-a")]
     await socket.disconnect()
@@ -521,7 +522,7 @@ async def test_resume_sends_what_was_missed_once_in_order_then_live(tenant_a):
     for text in ("are you there?", "we are here"):
         await database_sync_to_async(add)(conversation, text, Message.Direction.OUTBOUND, "Agent")
 
-    socket, _ = await connect(await database_sync_to_async(token_for)(conversation), after_seq=2)
+    socket, _ = await connect(await database_sync_to_async(v2_token_for)(conversation), after_seq=2)
     backlog = await receive_until_welcome(socket)
     assert seqs_and_texts(backlog) == [(3, "are you there?"), (4, "we are here")]
     assert all(frame["agent"] == "Agent" and frame["direction"] == "OUTBOUND" for frame in backlog)
@@ -546,7 +547,7 @@ async def test_messages_arriving_while_the_backlog_is_read_are_neither_lost_nor_
         return backlog
 
     monkeypatch.setattr(selectors, "message_list", message_list_with_traffic)
-    socket, _ = await connect(await database_sync_to_async(token_for)(conversation), after_seq=1)
+    socket, _ = await connect(await database_sync_to_async(v2_token_for)(conversation), after_seq=1)
     backlog = await receive_until_welcome(socket)
     assert seqs_and_texts(backlog) == [(2, "answer of tenant-a"), (3, "just before the read")]
     assert seqs_and_texts([await receive_event(socket)]) == [(4, "just after the read")]
@@ -559,7 +560,7 @@ async def test_a_burst_during_connect_arrives_complete_and_in_order(tenant_a):
     conversation = await database_sync_to_async(conversation_for)(tenant_a.tenant)
     for i in range(60):
         await database_sync_to_async(add)(conversation, f"old {i}")
-    token = await database_sync_to_async(token_for)(conversation)
+    token = await database_sync_to_async(v2_token_for)(conversation)
 
     def writer():
         try:
@@ -585,12 +586,12 @@ async def test_a_burst_during_connect_arrives_complete_and_in_order(tenant_a):
 
 @ws
 async def test_markup_round_trips_as_text(tenant_a):
-    socket, _ = await connect(await database_sync_to_async(token_for)(tenant_a.conversation), after_seq=2)
+    socket, _ = await connect(await database_sync_to_async(v2_token_for)(tenant_a.conversation), after_seq=2)
     await receive_until_welcome(socket)
     await socket.send_json_to({"type": "message", "text": XSS})
     assert (await receive_event(socket))["text"] == XSS
     await socket.disconnect()
-    socket, _ = await connect(await database_sync_to_async(token_for)(tenant_a.conversation), after_seq=2)
+    socket, _ = await connect(await database_sync_to_async(v2_token_for)(tenant_a.conversation), after_seq=2)
     assert [frame["text"] for frame in await receive_until_welcome(socket)] == [XSS]
     await socket.disconnect()
 
