@@ -444,8 +444,27 @@ async def _evalsha_pipeline(client, sha: str, checks: list[tuple[str, list]]) ->
 # Budgets of calls we make ourselves (Telegram's send limits) run the same script without a
 # penalty: a refused reservation only learns when there is room, so callers that wait and
 # retry are served in turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
-# limits do not move with ours. They fail open: a budget protects the other side's limits,
-# which answer 429 themselves if we overshoot. Like the limits, they are off without Redis.
+# limits do not move with ours. Like the limits, they are off without Redis.
+#
+# Never above the other side's limits, even across a Redis restart: while Redis does not
+# answer, a reservation waits (the calls stay queued in the outbox); and when Redis comes
+# back empty, the budgets' state of the last minute is gone, so the first reservation that
+# finds no epoch mark holds every budget for the longest budget's period. Those that pass
+# after it come no earlier than they would have from fully spent budgets, the most
+# conservative state there is. (A first start ever, or an evicted mark, costs the same pause.)
+BUDGET_UNAVAILABLE_WAIT_SECONDS = 1.0
+_BUDGETS_FRESH_START = """
+if redis.call('SET', KEYS[1], 1, 'NX') then
+  redis.call('SET', KEYS[2], 1, 'PX', ARGV[1])
+end
+return 0
+"""
+
+
+@functools.lru_cache(maxsize=4)
+def _budgets_fresh_start_script(url: str):
+    return _sync_script(url).registered_client.register_script(_BUDGETS_FRESH_START)
+
 @dataclass(frozen=True)
 class Budget:
     """At most `burst` calls back to back, then one every `interval_seconds`; so in any
@@ -470,13 +489,19 @@ def reserve(*, budgets: list[Budget]) -> float:
         period_ms = budget.burst * budget.interval_seconds * 1000
         keys.append(_budget_key(budget.name))
         args += [budget.burst, period_ms, 0, period_ms]
-    holds = [_hold_key(budget.name) for budget in budgets]
+    holds = [_hold_key(budget.name) for budget in budgets] + [_budget_key("restart-hold")]
+    script = _sync_script(settings.RATE_LIMIT_REDIS_URL)
+    fresh_start = _budgets_fresh_start_script(settings.RATE_LIMIT_REDIS_URL)
+    longest_ms = max(budget.burst * budget.interval_seconds for budget in budgets) * 1000
     try:
-        allowed, retry_after_ms, _ = _sync_script(settings.RATE_LIMIT_REDIS_URL)(keys=keys + holds, args=args)
+        with script.registered_client.pipeline(transaction=False) as pipeline:
+            fresh_start(keys=[_budget_key("epoch"), holds[-1]], args=[math.ceil(longest_ms)], client=pipeline)
+            script(keys=keys + holds, args=args, client=pipeline)
+            _, (allowed, retry_after_ms, _) = pipeline.execute()
     except redis.RedisError as error:
         names = ", ".join(budget.name for budget in budgets)
-        logger.warning("send budgets %s unavailable (%s); sending anyway", names, type(error).__name__)
-        return 0.0
+        logger.warning("send budgets %s unavailable (%s); holding the sends", names, type(error).__name__)
+        return BUDGET_UNAVAILABLE_WAIT_SECONDS
     return 0.0 if allowed else retry_after_ms / 1000
 
 

@@ -187,6 +187,19 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 if CELERY_TASK_ALWAYS_EAGER:
     EMBEDDED_DEFAULTS.append("tasks: run in-process (no Celery worker)")
+# --- surviving a broker restart (README: "When Redis or PostgreSQL restarts") -------------
+# Retry the broker for ever, with Celery's backoff: the default gives up after 100 tries and
+# the worker exits. Events wait in PostgreSQL meanwhile; queued tasks lost with Redis are
+# redone by the outbox sweep.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    socket_connect_timeout=5, socket_keepalive=True, health_check_interval=30, retry_on_timeout=True
+)
+# Worker-to-worker chatter (gossip, mingle, heartbeats) is off: see chatorical/celery.py.
+CELERY_WORKER_CONSUMER = "chatorical.celery:QuietConsumer"
 OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 5.0)
 # A sweep that waited in the queue past the next one's start is dropped: while the worker
 # is busy, sweeps would pile up and then run back to back, holding up the updates behind them.

@@ -31,6 +31,7 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
+from django_redis.exceptions import ConnectionInterrupted
 
 from chatorical import ratelimit
 from chatorical.client_ip import request_client_ip
@@ -38,7 +39,7 @@ from chatorical.errors import ApiError
 from chatorical.http import allow_methods, optional_locale
 from conversations import selectors
 from conversations.apis import conversation_start_from_request
-from conversations.tokens import token_issue
+from conversations.tokens import token_epoch, token_issue
 from templates_i18n.locales import normalize_locale
 from templates_i18n.rendering import render
 from templates_i18n.selectors import resolve, ui_strings
@@ -136,4 +137,9 @@ def token_create(request, tenant_slug, conversation_id):
         raise ApiError(409, "conversation_closed", "This conversation is closed.")
     ratelimit.enforce(name="token", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     ttl = settings.V2_TOKEN_TTL_SECONDS
-    return JsonResponse({"token": token_issue(conversation=conversation, ttl_seconds=ttl), "expires_in": ttl})
+    try:
+        epoch = token_epoch()
+    except ConnectionInterrupted as exc:
+        raise ApiError(503, "token_unavailable", "Tokens cannot be issued right now; try again shortly.") from exc
+    token = token_issue(conversation=conversation, ttl_seconds=ttl, epoch=epoch)
+    return JsonResponse({"token": token, "expires_in": ttl})

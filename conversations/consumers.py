@@ -13,6 +13,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from chatorical import ratelimit
 from chatorical.client_ip import scope_client_ip
@@ -32,6 +33,9 @@ RESUME_FIELDS = ("id", "ts", "seq")
 # Closes a socket that keeps flooding, or that came too often; the widget reconnects after
 # its backoff, as it does for any code that does not mean "token refused".
 FLOOD_CLOSE_CODE = 4429
+# "Service restart": the channel layer lost Redis, so this socket could miss events; the
+# widget reconnects and resumes from the database.
+SERVICE_RESTART_CLOSE_CODE = 1012
 
 
 def _header(scope, name: bytes) -> str:
@@ -54,8 +58,15 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         if not await self._connect_allowed():
             return
         self.conversation = conversation
+        try:
+            await self.channel_layer.group_add(realtime.conversation_group(conversation.id), self.channel_name)
+        except RedisError:
+            logger.warning("channel layer unavailable: socket of conversation %s told to come back", conversation.id)
+            # Accepted first: a widget refused at the handshake takes its token for a bad one.
+            await self.accept()
+            await self.close(code=SERVICE_RESTART_CLOSE_CODE)
+            return
         self.group = realtime.conversation_group(conversation.id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self._opening()
 
@@ -71,7 +82,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except RedisError:
+                logger.info("group left while the channel layer is away; it forgets it on reconnect")
 
     async def _authorize(self) -> Conversation | None:
         """The open conversation this handshake may join (setting `self.tenant`), or None."""
@@ -175,7 +189,11 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self._error(f"error_{exc.code}", exc.message)
             return
         # Stored and committed: now to every socket of the conversation, on every instance.
-        await self.channel_layer.group_send(self.group, realtime.group_message(realtime.message_event(message)))
+        try:
+            await self.channel_layer.group_send(self.group, realtime.group_message(realtime.message_event(message)))
+        except RedisError:
+            # Stored, so sent to Telegram; the sockets get it when the layer is back.
+            logger.warning("fan-out of message %s waits for the channel layer", message.id)
 
     async def _error(self, key: str, text: str):
         await self.send_json(realtime.info_note_event(text=text, key=key))
@@ -193,6 +211,14 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(self.shape(event))
         if event.get("type") == "conversation_closed":
             await self.close()
+
+    async def channel_layer_resumed(self, message):
+        """The layer was away, and events sent meanwhile missed this socket: a v1 widget
+        fetches the history again when it reconnects."""
+        await self.close(code=SERVICE_RESTART_CLOSE_CODE)
+
+    async def channel_layer_lost(self, message):
+        await self.close(code=SERVICE_RESTART_CLOSE_CODE)
 
     def shape(self, event: dict) -> dict:
         """v1 clients get the v1 shapes exactly: no resume fields."""
@@ -220,6 +246,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
     """
 
     last_seq = 0  # of the newest message sent with the backlog
+    sent_seq = 0  # of the newest message sent at all: where a catch-up starts
 
     async def _authorize(self) -> Conversation | None:
         claims = self._token_claims()
@@ -252,9 +279,27 @@ class V2ConversationConsumer(V1ConversationConsumer):
             self.tenant, selectors.message_list, conversation=self.conversation, after_seq=self.last_seq
         )
         for message in backlog:
-            self.last_seq = message.seq
+            self.last_seq = self.sent_seq = message.seq
             await self.send_json(realtime.message_event(message))
         await super()._opening()
+
+    async def channel_layer_resumed(self, message):
+        """Catches up in place from the database on what the layer's outage swallowed."""
+        conversation = await run_for_tenant(
+            self.tenant, selectors.conversation_get, conversation_id=self.conversation.id
+        )
+        if conversation is None or conversation.is_closed:
+            await self.send_json(realtime.conversation_closed_event())
+            await self.close()
+            return
+        if conversation.claimed_by_id is not None:
+            await self.send_json(realtime.agent_joined_event(agent=conversation.claimed_by_name))
+        missed = await run_for_tenant(
+            self.tenant, selectors.message_list, conversation=conversation, after_seq=self.sent_seq
+        )
+        for stored in missed:
+            self.sent_seq = stored.seq
+            await self.send_json(realtime.message_event(stored))
 
     async def conversation_event(self, message):
         # Only the backlog is compared against: live events of one conversation come from
@@ -262,6 +307,8 @@ class V2ConversationConsumer(V1ConversationConsumer):
         seq = message["event"].get("seq")
         if seq is not None and seq <= self.last_seq:
             return  # already sent with the backlog
+        if seq is not None:
+            self.sent_seq = max(self.sent_seq, seq)
         await super().conversation_event(message)
 
     def shape(self, event: dict) -> dict:

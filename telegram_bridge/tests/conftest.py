@@ -23,6 +23,8 @@ def _forget_send_budgets():
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)
+    # Forgotten, not lost with a restarted Redis: no restart hold (chatorical/ratelimit.py).
+    client.set(f"{settings.REDIS_KEY_PREFIX}:budget:epoch", 1)
     client.close()
 
 
