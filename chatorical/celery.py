@@ -1,3 +1,4 @@
+import functools
 import logging
 import os
 
@@ -25,9 +26,18 @@ WORKER_CHATTER_STEPS = {
 }
 
 
+# Reconnect attempts back off from 0.5 s to at most 2 s. kombu's own backoff grows to 30 s,
+# so after a long outage the worker could sit idle for half a minute with Redis back.
+BROKER_RETRY_SECONDS = {"interval_start": 0.5, "interval_step": 0.5, "interval_max": 2.0}
+
+
 class QuietConsumer(Consumer):
     class Blueprint(Consumer.Blueprint):
         default_steps = [step for step in Consumer.Blueprint.default_steps if step not in WORKER_CHATTER_STEPS]
+
+    def ensure_connected(self, conn):
+        conn.ensure_connection = functools.partial(conn.ensure_connection, **BROKER_RETRY_SECONDS)
+        return super().ensure_connected(conn)
 
 
 class BrokerConnectionWatch(bootsteps.StartStopStep):

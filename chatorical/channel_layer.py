@@ -16,7 +16,8 @@ answers it subscribes again to every channel and group of the process, in one SU
 Events published meanwhile are gone from pub/sub (they are stored), so every local
 channel then gets `{"type": "channel_layer.resumed"}` and catches up from the database.
 While Redis stays away longer than LOST_AFTER_SECONDS, the local channels get
-`{"type": "channel_layer.lost"}` once, and the widget sockets close with 1012 to resume
+`{"type": "channel_layer.lost"}` once, and the widget sockets close (4012: 1012, "service
+restart", as daphne lets a server say it) to resume
 elsewhere. The `on_disconnect` / `on_reconnect` options of channels_redis's pub/sub layer
 are called too: a callable or a dotted path, given the loop's layer, sync or async.
 """
@@ -32,7 +33,7 @@ from channels_redis.utils import _wrap_close, create_pool
 from django.utils.module_loading import import_string
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 
 from chatorical import resilience
 from chatorical.batching import Batcher, per_event_loop
@@ -40,6 +41,7 @@ from chatorical.batching import Batcher, per_event_loop
 logger = logging.getLogger(__name__)
 
 PUBLISH_BATCH_MAX = 500
+PUBLISH_RETRIES = 3
 RECONNECT_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
 LOST_AFTER_SECONDS = 10.0
 RESUMED_MESSAGE = {"type": "channel_layer.resumed"}
@@ -58,10 +60,11 @@ class BatchedPublishChannelLayer(RedisPubSubChannelLayer):
             _wrap_close(self, loop)
         return self._layers[loop]
 
+    async def send(self, channel, message):
+        await self._publisher(self._get_layer()._get_shard(channel)).submit((channel, self.serialize(message)))
+
     async def group_send(self, group, message):
-        layer = self._get_layer()
-        channel = layer._get_group_channel_name(group)
-        await self._publisher(layer._get_shard(channel)).submit((channel, self.serialize(message)))
+        await self.send(self._get_layer()._get_group_channel_name(group), message)
 
     def connected(self) -> bool:
         """Whether every shard of this loop's layer hears Redis now (not: whether it ever failed)."""
@@ -70,7 +73,10 @@ class BatchedPublishChannelLayer(RedisPubSubChannelLayer):
     def _publisher(self, shard) -> Batcher:
         publishers = self._publishers()
         if shard not in publishers:
-            client = aioredis.Redis(connection_pool=create_pool(shard.host))
+            # A pooled connection left from before a Redis restart fails on first use; the
+            # send is retried on a fresh one (it never reached the old Redis).
+            retrying = Retry(ExponentialBackoff(cap=1.0, base=0.05), PUBLISH_RETRIES)
+            client = aioredis.Redis(connection_pool=create_pool({**shard.host, "retry": retrying}))
             publishers[shard] = Batcher(
                 functools.partial(_publish_all, client), max_batch=PUBLISH_BATCH_MAX, max_in_flight=1
             )

@@ -152,9 +152,14 @@ if REDIS_URL:
                 "SOCKET_CONNECT_TIMEOUT": 2,
                 "SOCKET_TIMEOUT": 2,
                 "CONNECTION_POOL_KWARGS": {"max_connections": 200},
+                # A cache, not a store: while Redis is away reads miss and writes are
+                # dropped (and logged) instead of failing the request or socket. Code that
+                # must fail closed checks what it got back (conversations/tokens.py).
+                "IGNORE_EXCEPTIONS": True,
             },
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

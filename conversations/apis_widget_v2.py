@@ -31,7 +31,6 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
-from django_redis.exceptions import ConnectionInterrupted
 
 from chatorical import ratelimit
 from chatorical.client_ip import request_client_ip
@@ -137,9 +136,8 @@ def token_create(request, tenant_slug, conversation_id):
         raise ApiError(409, "conversation_closed", "This conversation is closed.")
     ratelimit.enforce(name="token", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     ttl = settings.V2_TOKEN_TTL_SECONDS
-    try:
-        epoch = token_epoch()
-    except ConnectionInterrupted as exc:
-        raise ApiError(503, "token_unavailable", "Tokens cannot be issued right now; try again shortly.") from exc
+    epoch = token_epoch()
+    if epoch is None:
+        raise ApiError(503, "token_unavailable", "Tokens cannot be issued right now; try again shortly.")
     token = token_issue(conversation=conversation, ttl_seconds=ttl, epoch=epoch)
     return JsonResponse({"token": token, "expires_in": ttl})

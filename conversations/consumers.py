@@ -34,8 +34,9 @@ RESUME_FIELDS = ("id", "ts", "seq")
 # its backoff, as it does for any code that does not mean "token refused".
 FLOOD_CLOSE_CODE = 4429
 # "Service restart": the channel layer lost Redis, so this socket could miss events; the
-# widget reconnects and resumes from the database.
-SERVICE_RESTART_CLOSE_CODE = 1012
+# widget reconnects and resumes from the database. 1012 itself cannot be sent: daphne
+# (autobahn) lets a server close only with 1000 or 3000-4999, so 4000 + 1012.
+SERVICE_RESTART_CLOSE_CODE = 4012
 
 
 def _header(scope, name: bytes) -> str:

@@ -9,7 +9,6 @@ import jwt
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django_redis.exceptions import ConnectionInterrupted
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +36,8 @@ class ConversationClaims:
     epoch: str = ""
 
 
-def token_epoch() -> str:
-    """The current Redis epoch, started here if Redis has none; raises if Redis is away."""
+def token_epoch() -> str | None:
+    """The current Redis epoch, started here if Redis has none; None while Redis is away."""
     cache.add(EPOCH_KEY, uuid.uuid4().hex, timeout=None)
     return cache.get(EPOCH_KEY)
 
@@ -87,15 +86,15 @@ async def token_spend(claims: ConversationClaims) -> bool:
     One atomic `SET key 1 NX PX <ms until exp>` in Redis (the cache's `add`), so of two
     handshakes racing with one token on any instances exactly one wins, and the mark lasts
     as long as the token could still be accepted. Fails closed: when Redis does not answer,
-    no token can be spent. A token of an earlier Redis epoch (or of none) is refused: its
-    mark may have been lost with that Redis.
+    the cache answers None and no token can be spent. A token of an earlier Redis epoch (or
+    of none) is refused: its mark may have been lost with that Redis.
     """
     seconds_left = max(claims.expires_at - time.time(), 0.001)
-    try:
-        if not claims.epoch or claims.epoch != await sync_to_async(token_epoch)():
-            logger.info("ws token of another Redis epoch refused")
-            return False
-        return await cache.aadd(f"jti:{claims.jti}", 1, timeout=seconds_left)
-    except ConnectionInterrupted:
-        logger.exception("cannot record a spent token; refusing it")
+    epoch = await sync_to_async(token_epoch)()
+    if epoch is None:
+        logger.warning("cannot record a spent token while Redis is away; refusing it")
         return False
+    if claims.epoch != epoch:
+        logger.info("ws token of another Redis epoch refused")
+        return False
+    return bool(await cache.aadd(f"jti:{claims.jti}", 1, timeout=seconds_left))

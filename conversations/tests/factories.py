@@ -3,7 +3,7 @@
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Message
-from conversations.tokens import token_issue
+from conversations.tokens import token_epoch, token_issue
 
 
 def conversation_for(tenant, **fields):
@@ -17,4 +17,5 @@ def message_for(conversation, *, text="hello", direction=Message.Direction.INBOU
 
 
 def token_for(conversation, *, ttl_seconds=3600):
-    return token_issue(conversation=conversation, ttl_seconds=ttl_seconds)
+    """A token of the current Redis epoch, as the v2 token endpoint issues them."""
+    return token_issue(conversation=conversation, ttl_seconds=ttl_seconds, epoch=token_epoch())
