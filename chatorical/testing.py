@@ -1,9 +1,11 @@
 """Test helpers that start real processes (daphne, Celery) against the test database."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -203,3 +205,44 @@ def private_redis(tmp_path):
     server = RedisServer(tmp_path)
     yield server
     server.stop(9)
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster on a spare port, for tests that stop and restart it.
+
+    initdb refuses to run as root, so the cluster belongs to the `postgres` user (runuser)
+    and lives in a directory of its own under /tmp (pytest's are private to root)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="chatorical-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self.start()
+
+    def _as_postgres(self, *command: str):
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def start(self):
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast"):
+        """`immediate`: every process quits at once, as in a crash; `fast`: a clean shutdown."""
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self):
+        subprocess.run(["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres():
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.remove()

@@ -13,6 +13,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from chatorical import ratelimit
@@ -188,6 +189,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             )
         except ApiError as exc:
             await self._error(f"error_{exc.code}", exc.message)
+            return
+        except DatabaseError:
+            logger.warning("message not stored: the database is away", exc_info=True)
+            await self._error("error_unavailable", "That message could not be sent; send it again in a moment.")
             return
         # Stored and committed: now to every socket of the conversation, on every instance.
         try:

@@ -1,9 +1,10 @@
-"""Redis, then PostgreSQL, killed and started again under a live, claimed conversation.
+"""Redis, then PostgreSQL, stopped and started again under a live, claimed conversation.
 
 Two daphne instances and a Celery worker run against a private Redis (and, in the second
 test, a private PostgreSQL cluster); the widget's socket is on instance B, Telegram's
 webhook and the visitor's start on instance A. Redis is SIGKILLed, started empty, then
-SIGTERMed and started empty again. Within RECOVERY_SECONDS of it answering again: a
+SIGTERMed and started empty again; PostgreSQL is crashed (immediate) and then stopped
+cleanly (fast), each time started again. Within RECOVERY_SECONDS of it answering again: a
 visitor message reaches the Bot API, an agent reply reaches the widget (on its socket or
 a reconnected one), the message sent during the outage was either delivered or refused
 with an info_note, and nothing was posted twice.
@@ -12,6 +13,8 @@ with an info_note, and nothing was posted twice.
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -20,7 +23,7 @@ import pytest
 import websockets
 from django.conf import settings
 
-from chatorical.testing import WorkerProcess
+from chatorical.testing import ROOT, WorkerProcess, process_env
 from telegram_bridge.testing.fixtures import DEFAULT_CHAT_ID
 from telegram_bridge.tests.conftest import AGENT, HEADER_SECRET, WEBHOOK_SECRET
 
@@ -55,7 +58,8 @@ class Widget:
             await asyncio.sleep(0.2)
 
     async def send(self, text: str, *, deadline: float) -> str:
-        """Sends once on an open socket; 'echoed', 'refused' (an info_note came back) or 'closed'."""
+        """Sends once on an open socket: 'echoed', 'refused' (an info_note came back), 'closed'
+        (the socket closed first) or 'silent' (nothing by the deadline)."""
         while self.socket is None:
             assert time.monotonic() < deadline, "the widget found no open socket"
             await asyncio.sleep(0.05)
@@ -73,7 +77,7 @@ class Widget:
             if self.socket is not socket:
                 return "closed"
             await asyncio.sleep(0.05)
-        return "closed"
+        return "silent"
 
     def got(self, *, direction: str, text: str) -> bool:
         return any(frame.get("direction") == direction and frame.get("text") == text for frame in self.frames)
@@ -110,6 +114,10 @@ class Conversation:
         await until(
             lambda: any(f.get("type") == "agent_joined" for f in self.widget.frames), deadline=deadline, what="claimed"
         )
+
+    async def close(self):
+        if hasattr(self, "widget"):
+            await self.widget.close()
 
     async def agent_says(self, text: str):
         update = self.fake.add_user_message(DEFAULT_CHAT_ID, text, thread_id=self.thread_id, user=AGENT)
@@ -181,6 +189,35 @@ async def readiness(server) -> str:
     return "ok" if response.status_code == 200 else response.text
 
 
+async def survive_restarts(chat, server_a, server_b, worker, restarts):
+    """`restarts`: (label, stop, start) for each outage, in turn, under the live conversation."""
+    await chat.start(deadline=time.monotonic() + 60)
+    await chat.one_round_trip("before", deadline=time.monotonic() + 30)
+    for label, stop, start in restarts:
+        stop()
+        outage_text = f"during outage {label}"
+        sending = asyncio.create_task(chat.widget.send(outage_text, deadline=time.monotonic() + 30))
+        await asyncio.sleep(OUTAGE_SECONDS)
+        start()
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        await chat.one_round_trip(label, deadline=deadline)
+        outcome = await sending
+        assert outcome != "silent", "a message sent during the outage got neither an echo nor an info_note"
+        if outcome == "refused":
+            assert not await chat.stored(outage_text), "refused with an info_note, yet stored"
+        else:
+            await until(
+                lambda text=outage_text: text in topic_texts(chat.fake, chat.thread_id), deadline=deadline,
+                what=f"{outage_text!r} ({outcome}), stored, reaches Telegram",
+            )  # fmt: skip
+        for server in (server_a, server_b):
+            assert await readiness(server) == "ok", f"/ready of {server.url} after the restart"
+
+    posted = Counter(topic_texts(chat.fake, chat.thread_id))
+    assert [text for text, count in posted.items() if count > 1] == [], "nothing is posted twice"
+    assert worker.process.poll() is None, "the worker outlived the outages"
+
+
 async def test_a_redis_restart_under_a_live_conversation_costs_nothing(
     telegram, private_redis, start_server, tmp_path
 ):
@@ -190,38 +227,44 @@ async def test_a_redis_restart_under_a_live_conversation_costs_nothing(
     worker = WorkerProcess(tmp_path, **env)
     chat = Conversation(telegram, a, b)
     try:
-        await chat.start(deadline=time.monotonic() + 60)
-        await chat.one_round_trip("before", deadline=time.monotonic() + 30)
-
-        outcomes = {}
-        for label, stop_signal in (("after SIGKILL", signal.SIGKILL), ("after SIGTERM", signal.SIGTERM)):
-            private_redis.stop(stop_signal)
-            outcomes[label] = await chat.widget.send(f"during outage {label}", deadline=time.monotonic() + 5)
-            await asyncio.sleep(OUTAGE_SECONDS)
-            private_redis.start()
-            deadline = time.monotonic() + RECOVERY_SECONDS
-            await chat.one_round_trip(label, deadline=deadline)
-            outage_text = f"during outage {label}"
-            if outcomes[label] == "refused":
-                assert not await chat.stored(outage_text), "refused with an info_note, yet stored"
-            else:
-                await until(
-                    lambda text=outage_text: text in topic_texts(telegram, chat.thread_id), deadline=deadline,
-                    what=f"{outage_text!r} ({outcomes[label]}) reaches Telegram; widget got {chat.widget.frames[-6:]}"
-                    f" closes {chat.widget.close_codes}; B: {b.log_path.read_text()[-3000:]}",
-                )  # fmt: skip
-            for server in (a, b):
-                assert await readiness(server) == "ok", f"/ready of {server.url} after the restart"
-
-        posted = Counter(topic_texts(telegram, chat.thread_id))
-        assert [text for text, count in posted.items() if count > 1] == [], "nothing is posted twice"
-        assert worker.process.poll() is None, "the worker outlived its broker"
+        await survive_restarts(
+            chat, a, b, worker,
+            [
+                ("after SIGKILL", lambda: private_redis.stop(signal.SIGKILL), private_redis.start),
+                ("after SIGTERM", lambda: private_redis.stop(signal.SIGTERM), private_redis.start),
+            ],
+        )  # fmt: skip
         async with httpx.AsyncClient() as client:
             metrics = (
                 await client.get(f"{b.url}/metrics", headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"})
             ).text
         assert 'chatorical_backend_reconnects_total{component="channel_layer"} 2.0' in metrics
     finally:
-        if hasattr(chat, "widget"):
-            await chat.widget.close()
+        await chat.close()
+        worker.stop()
+
+
+async def test_a_postgresql_restart_under_a_live_conversation_costs_nothing(
+    telegram, private_postgres, start_server, tmp_path
+):
+    subprocess.run(
+        ["createdb", "-h", "127.0.0.1", "-p", str(private_postgres.port), "-U", "postgres", "chatorical"], check=True
+    )
+    env = process_env_for(telegram, DATABASE_URL=private_postgres.url("chatorical"))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=process_env(**env), check=True
+    )
+    a, b = start_server(**env), start_server(**env)
+    worker = WorkerProcess(tmp_path, **env)
+    chat = Conversation(telegram, a, b)
+    try:
+        await survive_restarts(
+            chat, a, b, worker,
+            [
+                ("after a crash", lambda: private_postgres.stop("immediate"), private_postgres.start),
+                ("after a clean stop", lambda: private_postgres.stop("fast"), private_postgres.start),
+            ],
+        )  # fmt: skip
+    finally:
+        await chat.close()
         worker.stop()
