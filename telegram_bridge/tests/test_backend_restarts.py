@@ -239,6 +239,11 @@ async def test_a_redis_restart_under_a_live_conversation_costs_nothing(
                 await client.get(f"{b.url}/metrics", headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"})
             ).text
         assert 'chatorical_backend_reconnects_total{component="channel_layer"} 2.0' in metrics
+        worker_log = worker.log_path.read_text()
+        # Run 1 of issue 13: "Unrecoverable error: AttributeError: 'NoneType' object has no
+        # attribute 'hostname'", from the Gossip step restarting on a closed connection.
+        assert "AttributeError" not in worker_log and "Unrecoverable" not in worker_log
+        assert worker_log.count("worker back on its broker") == 2
     finally:
         await chat.close()
         worker.stop()

@@ -2,6 +2,10 @@
 
 import time
 
+import redis
+from django.conf import settings
+
+from chatorical import ratelimit
 from telegram_bridge import scheduler
 
 
@@ -35,3 +39,28 @@ def test_without_the_limiter_s_redis_a_429_still_pauses_the_chat(settings):
     assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0, "another chat of the bot is not paused"
     time.sleep(0.35)
     assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0
+
+
+def _redis_came_back_empty():
+    """Every budget key gone, the restart mark with them: what a restarted, empty Redis holds."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"{settings.REDIS_KEY_PREFIX}:budget:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_after_redis_comes_back_empty_the_budgets_start_spent(telegram, settings):
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19  # a burst of 2, then one every 60/17 s
+    _redis_came_back_empty()
+    wait = scheduler.reserve_post(bot_id="1", chat_id=-100)
+    # Held for the group budget's whole period (its burst's worth of pace), never less:
+    # the posts of the minute before the restart may have spent it.
+    group_period = 2 * 60 / 17
+    assert group_period - 0.2 < wait <= group_period + 0.01
+    assert 0 < scheduler.reserve_post(bot_id="1", chat_id=-200) <= group_period, "every chat waits"
+
+
+def test_a_budget_whose_redis_does_not_answer_holds_the_send(telegram, settings):
+    settings.RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/3"
+    assert scheduler.reserve_post(bot_id="1", chat_id=-100) == ratelimit.BUDGET_UNAVAILABLE_WAIT_SECONDS
