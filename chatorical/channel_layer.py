@@ -151,7 +151,8 @@ class ReconnectingShardConnection(RedisSingleShardConnection):
             else:
                 await self._redis_client().ping()
         seconds = self.outage.ended()
-        logger.warning("channel layer back on Redis after %.1f s: %d subscriptions restored", seconds, len(self._subscribed_to))
+        restored = len(self._subscribed_to)
+        logger.warning("channel layer back on Redis after %.1f s: %d subscriptions restored", seconds, restored)
         self.channel_layer.tell_local_channels(RESUMED_MESSAGE, self._local_channels())
         await self._call_hook(self.channel_layer.on_reconnect)
 

@@ -465,6 +465,7 @@ return 0
 def _budgets_fresh_start_script(url: str):
     return _sync_script(url).registered_client.register_script(_BUDGETS_FRESH_START)
 
+
 @dataclass(frozen=True)
 class Budget:
     """At most `burst` calls back to back, then one every `interval_seconds`; so in any

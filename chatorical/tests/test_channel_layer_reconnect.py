@@ -15,8 +15,8 @@ def layer_on(redis_server, **options) -> BatchedPublishChannelLayer:
     return BatchedPublishChannelLayer(hosts=[{"address": redis_server.url}], prefix="reconnect-test", **options)
 
 
-async def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate, within: float = 10.0):
+    deadline = time.monotonic() + within
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)

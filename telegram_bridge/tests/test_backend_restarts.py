@@ -180,7 +180,7 @@ def process_env_for(fake, **overrides) -> dict:
 
 
 async def readiness(server) -> str:
-    """"ok", or why /ready fails."""
+    """ "ok", or why /ready fails."""
     async with httpx.AsyncClient() as client:
         try:
             response = await client.get(f"{server.url}/ready", timeout=5)
@@ -218,9 +218,7 @@ async def survive_restarts(chat, server_a, server_b, worker, restarts):
     assert worker.process.poll() is None, "the worker outlived the outages"
 
 
-async def test_a_redis_restart_under_a_live_conversation_costs_nothing(
-    telegram, private_redis, start_server, tmp_path
-):
+async def test_a_redis_restart_under_a_live_conversation_costs_nothing(telegram, private_redis, start_server, tmp_path):
     # Our real send budgets, Telegram's real limits in the fake: the restart must not lift them.
     env = process_env_for(telegram, REDIS_URL=private_redis.url)
     a, b = start_server(**env), start_server(**env)
@@ -249,16 +247,21 @@ async def test_a_redis_restart_under_a_live_conversation_costs_nothing(
         worker.stop()
 
 
+@pytest.fixture
+def private_database(private_postgres) -> str:
+    """A migrated database on the private cluster (the data migration adds the default tenant)."""
+    port = str(private_postgres.port)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "chatorical"], check=True)
+    url = private_postgres.url("chatorical")
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
+    subprocess.run(migrate, cwd=ROOT, env=process_env(DATABASE_URL=url), check=True)
+    return url
+
+
 async def test_a_postgresql_restart_under_a_live_conversation_costs_nothing(
-    telegram, private_postgres, start_server, tmp_path
+    telegram, private_postgres, private_database, start_server, tmp_path
 ):
-    subprocess.run(
-        ["createdb", "-h", "127.0.0.1", "-p", str(private_postgres.port), "-U", "postgres", "chatorical"], check=True
-    )
-    env = process_env_for(telegram, DATABASE_URL=private_postgres.url("chatorical"))
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=process_env(**env), check=True
-    )
+    env = process_env_for(telegram, DATABASE_URL=private_database)
     a, b = start_server(**env), start_server(**env)
     worker = WorkerProcess(tmp_path, **env)
     chat = Conversation(telegram, a, b)
