@@ -11,6 +11,7 @@ with an info_note, and nothing was posted twice.
 """
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -189,7 +190,7 @@ async def readiness(server) -> str:
     return "ok" if response.status_code == 200 else response.text
 
 
-async def survive_restarts(chat, server_a, server_b, worker, restarts):
+async def survive_restarts(chat, worker, restarts):
     """`restarts`: (label, stop, start) for each outage, in turn, under the live conversation."""
     await chat.start(deadline=time.monotonic() + 60)
     await chat.one_round_trip("before", deadline=time.monotonic() + 30)
@@ -210,7 +211,7 @@ async def survive_restarts(chat, server_a, server_b, worker, restarts):
                 lambda text=outage_text: text in topic_texts(chat.fake, chat.thread_id), deadline=deadline,
                 what=f"{outage_text!r} ({outcome}), stored, reaches Telegram",
             )  # fmt: skip
-        for server in (server_a, server_b):
+        for server in (chat.a, chat.b):
             assert await readiness(server) == "ok", f"/ready of {server.url} after the restart"
 
     posted = Counter(topic_texts(chat.fake, chat.thread_id))
@@ -218,15 +219,25 @@ async def survive_restarts(chat, server_a, server_b, worker, restarts):
     assert worker.process.poll() is None, "the worker outlived the outages"
 
 
-async def test_a_redis_restart_under_a_live_conversation_costs_nothing(telegram, private_redis, start_server, tmp_path):
-    # Our real send budgets, Telegram's real limits in the fake: the restart must not lift them.
-    env = process_env_for(telegram, REDIS_URL=private_redis.url)
+@contextlib.asynccontextmanager
+async def live_setup(telegram, start_server, tmp_path, **env_overrides):
+    """Two daphne instances and a worker on `env_overrides`, and the conversation to drive."""
+    env = process_env_for(telegram, **env_overrides)
     a, b = start_server(**env), start_server(**env)
     worker = WorkerProcess(tmp_path, **env)
     chat = Conversation(telegram, a, b)
     try:
+        yield chat, worker
+    finally:
+        await chat.close()
+        worker.stop()
+
+
+async def test_a_redis_restart_under_a_live_conversation_costs_nothing(telegram, private_redis, start_server, tmp_path):
+    # Our real send budgets, Telegram's real limits in the fake: the restart must not lift them.
+    async with live_setup(telegram, start_server, tmp_path, REDIS_URL=private_redis.url) as (chat, worker):
         await survive_restarts(
-            chat, a, b, worker,
+            chat, worker,
             [
                 ("after SIGKILL", lambda: private_redis.stop(signal.SIGKILL), private_redis.start),
                 ("after SIGTERM", lambda: private_redis.stop(signal.SIGTERM), private_redis.start),
@@ -234,7 +245,7 @@ async def test_a_redis_restart_under_a_live_conversation_costs_nothing(telegram,
         )  # fmt: skip
         async with httpx.AsyncClient() as client:
             metrics = (
-                await client.get(f"{b.url}/metrics", headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"})
+                await client.get(f"{chat.b.url}/metrics", headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"})
             ).text
         assert 'chatorical_backend_reconnects_total{component="channel_layer"} 2.0' in metrics
         worker_log = worker.log_path.read_text()
@@ -242,9 +253,6 @@ async def test_a_redis_restart_under_a_live_conversation_costs_nothing(telegram,
         # attribute 'hostname'", from the Gossip step restarting on a closed connection.
         assert "AttributeError" not in worker_log and "Unrecoverable" not in worker_log
         assert worker_log.count("worker back on its broker") == 2
-    finally:
-        await chat.close()
-        worker.stop()
 
 
 @pytest.fixture
@@ -261,18 +269,11 @@ def private_database(private_postgres) -> str:
 async def test_a_postgresql_restart_under_a_live_conversation_costs_nothing(
     telegram, private_postgres, private_database, start_server, tmp_path
 ):
-    env = process_env_for(telegram, DATABASE_URL=private_database)
-    a, b = start_server(**env), start_server(**env)
-    worker = WorkerProcess(tmp_path, **env)
-    chat = Conversation(telegram, a, b)
-    try:
+    async with live_setup(telegram, start_server, tmp_path, DATABASE_URL=private_database) as (chat, worker):
         await survive_restarts(
-            chat, a, b, worker,
+            chat, worker,
             [
                 ("after a crash", lambda: private_postgres.stop("immediate"), private_postgres.start),
                 ("after a clean stop", lambda: private_postgres.stop("fast"), private_postgres.start),
             ],
         )  # fmt: skip
-    finally:
-        await chat.close()
-        worker.stop()

@@ -2,11 +2,9 @@
 
 import time
 
-import redis
-from django.conf import settings
-
 from chatorical import ratelimit
 from telegram_bridge import scheduler
+from telegram_bridge.tests.conftest import forget_send_budgets
 
 
 def test_a_paused_chat_waits_without_spending_its_budgets(telegram, settings):
@@ -41,18 +39,9 @@ def test_without_the_limiter_s_redis_a_429_still_pauses_the_chat(settings):
     assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0
 
 
-def _redis_came_back_empty():
-    """Every budget key gone, the restart mark with them: what a restarted, empty Redis holds."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{settings.REDIS_KEY_PREFIX}:budget:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 def test_after_redis_comes_back_empty_the_budgets_start_spent(telegram, settings):
     settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19  # a burst of 2, then one every 60/17 s
-    _redis_came_back_empty()
+    forget_send_budgets(as_after_a_restart=True)
     wait = scheduler.reserve_post(bot_id="1", chat_id=-100)
     # Held for the group budget's whole period (its burst's worth of pace), never less:
     # the posts of the minute before the restart may have spent it.
