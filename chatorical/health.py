@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -11,6 +12,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from chatorical import ratelimit
+from chatorical.batching import per_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +33,26 @@ def _check_redis():
         raise RuntimeError("cache round trip returned nothing")
 
 
+# One probe channel per event loop, kept: a new one per check would stay subscribed for
+# the life of the process, and be subscribed again after every Redis restart.
+_probe_channels = per_event_loop(dict)
+
+
 async def _channel_layer_round_trip():
     layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "ready.probe"})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=3)
-    if message.get("type") != "ready.probe":
-        raise RuntimeError("unexpected message on the probe channel")
+    probe = _probe_channels()
+    if "channel" not in probe:
+        probe["channel"] = await layer.new_channel()
+    nonce = uuid.uuid4().hex
+    await layer.send(probe["channel"], {"type": "ready.probe", "nonce": nonce})
+    try:
+        async with asyncio.timeout(3):
+            # Skips what an earlier check left (a channel-layer notice, say).
+            while (await layer.receive(probe["channel"])).get("nonce") != nonce:
+                pass
+    except TimeoutError:
+        del probe["channel"]  # a cancelled receive unsubscribes its channel: the next check makes one
+        raise
 
 
 def _check_channel_layer():

@@ -1,4 +1,7 @@
+import httpx
 import pytest
+import redis
+from django.conf import settings
 
 
 def test_health_answers_without_backends(client):
@@ -35,3 +38,18 @@ def test_metrics_are_exposed_for_prometheus(client):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_total_by_view_transport_method_total" in response.content
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_ready_checks_of_a_server_share_one_probe_channel(start_server, default_tenant):
+    """Each check subscribing a channel of its own would leave it subscribed for the life of
+    the process, and every Redis restart would subscribe them all again."""
+    server = start_server()
+    for _ in range(3):
+        assert httpx.get(f"{server.url}/ready", timeout=10).status_code == 200
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        assert len(client.pubsub_channels(f"{settings.REDIS_KEY_PREFIX}specific.*")) == 1
+    finally:
+        client.close()
