@@ -127,7 +127,7 @@ class ReconnectingShardConnection(RedisSingleShardConnection):
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - any error here means "not hearing Redis"
+            except Exception as error:  # whatever it is, this process does not hear Redis
                 await self._lost(error)
                 await asyncio.sleep(RECONNECT_BACKOFF_SECONDS[min(failures, len(RECONNECT_BACKOFF_SECONDS) - 1)])
                 failures += 1
@@ -144,12 +144,18 @@ class ReconnectingShardConnection(RedisSingleShardConnection):
 
     async def _restore(self) -> None:
         """Subscribes again to everything this process listens to; raises while Redis is away."""
+        layer = self.channel_layer
         async with self._lock:
+            self._ensure_redis()
+            # Sockets that left during the outage could not unsubscribe: forget theirs.
+            left = {name for name in self._subscribed_to if name not in layer.channels and name not in layer.groups}
+            if left:
+                await self._pubsub.unsubscribe(*left)
+                self._subscribed_to -= left
             if self._subscribed_to:
-                self._ensure_redis()
                 await self._pubsub.subscribe(*self._subscribed_to)
             else:
-                await self._redis_client().ping()
+                await self._redis.ping()
         seconds = self.outage.ended()
         restored = len(self._subscribed_to)
         logger.warning("channel layer back on Redis after %.1f s: %d subscriptions restored", seconds, restored)
@@ -162,10 +168,6 @@ class ReconnectingShardConnection(RedisSingleShardConnection):
         if self._redis is None:
             self._redis = aioredis.Redis(connection_pool=create_pool({**self.host, "retry": Retry(NoBackoff(), 0)}))
             self._pubsub = self._redis.pubsub()
-
-    def _redis_client(self):
-        self._ensure_redis()
-        return self._redis
 
     def _local_channels(self) -> set[str]:
         """The channels of this process whose messages come through this shard."""

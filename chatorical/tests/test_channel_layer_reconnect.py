@@ -5,6 +5,8 @@ import signal
 import time
 
 import pytest
+import redis
+import redis.asyncio
 from prometheus_client import REGISTRY
 
 from chatorical import channel_layer
@@ -85,3 +87,23 @@ async def test_a_send_on_a_connection_from_before_the_restart_is_retried_on_a_fr
     assert (await asyncio.wait_for(receiver.receive(channel), 5))["n"] == 2
     await receiver.flush()
     await sender.flush()
+
+
+async def test_a_group_left_during_the_outage_is_not_subscribed_again(private_redis):
+    layer = layer_on(private_redis)
+    staying, leaving = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("stays", staying)
+    await layer.group_add("goes", leaving)
+
+    private_redis.stop(signal.SIGKILL)
+    await wait_until(lambda: not layer.connected())
+    with pytest.raises(redis.RedisError):
+        await layer.group_discard("goes", leaving)  # the socket went away; Redis could not be told
+    private_redis.start()
+    await wait_until(layer.connected)
+
+    client = redis.asyncio.Redis.from_url(private_redis.url)
+    subscribed = {name.decode() for name in await client.pubsub_channels("reconnect-test__group__*")}
+    await client.aclose()
+    assert subscribed == {"reconnect-test__group__stays"}
+    await layer.flush()
