@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import RedisError
 
 from chatorical import resilience
 from chatorical.batching import Batcher, per_event_loop
@@ -112,6 +113,23 @@ class ReconnectingShardConnection(RedisSingleShardConnection):
         super().__init__(host, channel_layer)
         self.outage = resilience.Outage("channel_layer")
         self._lost_told = False
+
+    async def subscribe(self, channel):
+        try:
+            await super().subscribe(channel)
+        except RedisError as error:
+            # Subscribed with the rest once Redis answers: a socket that connects during
+            # the outage is accepted (a refused v1 handshake makes the widget forget its
+            # conversation), and is told when the layer is back.
+            self._subscribed_to.add(channel)
+            self._ensure_receiver()
+            await self._lost(error)
+
+    async def unsubscribe(self, channel):
+        try:
+            await super().unsubscribe(channel)
+        except RedisError:
+            pass  # _restore() drops it once Redis answers
 
     async def _do_receiving(self):
         failures = 0

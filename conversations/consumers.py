@@ -60,15 +60,8 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         if not await self._connect_allowed():
             return
         self.conversation = conversation
-        try:
-            await self.channel_layer.group_add(realtime.conversation_group(conversation.id), self.channel_name)
-        except RedisError:
-            logger.warning("channel layer unavailable: socket of conversation %s told to come back", conversation.id)
-            # Accepted first: a widget refused at the handshake takes its token for a bad one.
-            await self.accept()
-            await self.close(code=SERVICE_RESTART_CLOSE_CODE)
-            return
         self.group = realtime.conversation_group(conversation.id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self._opening()
 
@@ -84,10 +77,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
-            try:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
-            except RedisError:
-                logger.info("group left while the channel layer is away; it forgets it on reconnect")
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def _authorize(self) -> Conversation | None:
         """The open conversation this handshake may join (setting `self.tenant`), or None."""

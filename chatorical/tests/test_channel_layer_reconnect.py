@@ -97,8 +97,7 @@ async def test_a_group_left_during_the_outage_is_not_subscribed_again(private_re
 
     private_redis.stop(signal.SIGKILL)
     await wait_until(lambda: not layer.connected())
-    with pytest.raises(redis.RedisError):
-        await layer.group_discard("goes", leaving)  # the socket went away; Redis could not be told
+    await layer.group_discard("goes", leaving)  # the socket went away; Redis cannot be told yet
     private_redis.start()
     await wait_until(layer.connected)
 

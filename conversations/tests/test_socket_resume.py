@@ -1,6 +1,8 @@
 """Sockets when the channel layer comes back from an outage, and single-use tokens when
 Redis comes back empty: through /v1/ws, /v2/ws and the token endpoint."""
 
+import signal
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -106,3 +108,23 @@ def test_no_token_is_issued_while_redis_is_away(client, tenant_a, settings):
     response = client.post(token_path(tenant_a.conversation.id), HTTP_ORIGIN=A_SITE)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "token_unavailable"
+
+
+async def test_a_v1_socket_opened_while_redis_is_away_is_accepted_and_later_told(
+    default_tenant, private_redis, settings
+):
+    """Refused at the handshake, a v1 widget would forget its conversation."""
+    layer_config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chatorical.channel_layer.BatchedPublishChannelLayer",
+            "CONFIG": {**layer_config, "hosts": [{"address": private_redis.url, "socket_connect_timeout": 0.5}]},
+        }
+    }
+    conversation = await database_sync_to_async(v1.conversation_for)(default_tenant, visitor_name="Ada")
+    private_redis.stop(signal.SIGKILL)
+
+    socket = await v1.connect_and_skip_opening(conversation)
+    private_redis.start()
+
+    assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": SERVICE_RESTART_CLOSE_CODE}
