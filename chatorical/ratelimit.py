@@ -68,7 +68,6 @@ import functools
 import hashlib
 import logging
 import math
-import time
 from dataclasses import dataclass, replace
 from ipaddress import ip_address, ip_network
 
@@ -79,6 +78,7 @@ from django.core.exceptions import ValidationError
 from prometheus_client import Counter
 from redis.exceptions import NoScriptError
 
+from chatorical import resilience
 from chatorical.batching import Batcher, per_event_loop
 from chatorical.errors import ApiError
 
@@ -370,15 +370,14 @@ def _decision(*, name: str, tenant, kind: str, result) -> Decision:
     return Decision(allowed=False, retry_after=retry_after_ms / 1000, level=level)
 
 
-# When this process last found Redis unreachable: an outage is logged once, not per request.
-_down_since: float | None = None
+# This process's outage of the limiter's Redis: logged once, not per request, and counted
+# in chatorical_backend_* {component="rate_limiter"} (chatorical/resilience.py).
+_outage = resilience.Outage("rate_limiter")
 
 
 def _unavailable(*, name: str, error: Exception) -> Decision:
-    global _down_since
     LIMITER_ERRORS.labels(limit=name).inc()
-    if _down_since is None:
-        _down_since = time.monotonic()
+    if _outage.lost():
         logger.error(
             "rate limiter unavailable (%s: %s): limits fail open or closed as documented in chatorical/ratelimit.py",
             type(error).__name__,
@@ -388,10 +387,8 @@ def _unavailable(*, name: str, error: Exception) -> Decision:
 
 
 def _note_available() -> None:
-    global _down_since
-    if _down_since is not None:
-        logger.warning("rate limiter available again after %.0f s", time.monotonic() - _down_since)
-        _down_since = None
+    if _outage.since is not None:
+        logger.warning("rate limiter available again after %.0f s", _outage.ended())
 
 
 @functools.lru_cache(maxsize=4)
