@@ -207,22 +207,36 @@ def private_redis(tmp_path):
     server.stop(9)
 
 
+def _postgres_server_program(name: str) -> str:
+    """initdb and pg_ctl: on PATH, or where Debian keeps them (off PATH, one dir per version)."""
+    found = shutil.which(name) or sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda path: int(path.parts[-3])
+    )
+    if not found:
+        raise RuntimeError(f"{name} not found: install PostgreSQL's server package")
+    return found if isinstance(found, str) else str(found[-1])
+
+
 class PostgresCluster:
     """A private PostgreSQL cluster on a spare port, for tests that stop and restart it.
 
-    initdb refuses to run as root, so the cluster belongs to the `postgres` user (runuser)
-    and lives in a directory of its own under /tmp (pytest's are private to root)."""
+    initdb refuses to run as root, so under root the cluster belongs to the `postgres`
+    user (runuser) and lives in a directory of its own (pytest's are private to root)."""
 
     def __init__(self):
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="chatorical-pg-"))
-        shutil.chown(self.dir, "postgres")
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
         self.data = self.dir / "data"
         self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
         self.start()
 
-    def _as_postgres(self, *command: str):
-        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
+    def _as_postgres(self, program: str, *args: str, check: bool = True):
+        command = [_postgres_server_program(program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=check, capture_output=True, timeout=120)
 
     def url(self, name: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
@@ -236,8 +250,7 @@ class PostgresCluster:
         self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def remove(self):
-        subprocess.run(["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
