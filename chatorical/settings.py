@@ -192,9 +192,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 if CELERY_TASK_ALWAYS_EAGER:
     EMBEDDED_DEFAULTS.append("tasks: run in-process (no Celery worker)")
+
 # --- surviving a broker restart (README: "When Redis or PostgreSQL restarts") -------------
-# Retry the broker for ever, with Celery's backoff: the default gives up after 100 tries and
-# the worker exits. Events wait in PostgreSQL meanwhile; queued tasks lost with Redis are
+# Retry the broker for ever, backing off up to 2 s (chatorical/celery.py): the default gives
+# up after 100 tries and the worker exits. Events wait in PostgreSQL meanwhile; queued tasks lost with Redis are
 # redone by the outbox sweep.
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
