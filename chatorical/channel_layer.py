@@ -122,7 +122,6 @@ class ReconnectingShardConnection(RedisSingleShardConnection):
             # the outage is accepted (a refused v1 handshake makes the widget forget its
             # conversation), and is told when the layer is back.
             self._subscribed_to.add(channel)
-            self._ensure_receiver()
             await self._lost(error)
 
     async def unsubscribe(self, channel):
