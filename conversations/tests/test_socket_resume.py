@@ -65,7 +65,7 @@ async def test_a_v1_socket_is_closed_with_service_restart_so_the_widget_fetches_
 
     await layer_resumed(conversation)
 
-    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": SERVICE_RESTART_CLOSE_CODE}
+    assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": SERVICE_RESTART_CLOSE_CODE}
 
 
 async def test_a_long_outage_closes_the_sockets_with_service_restart(async_client, tenant_a):
@@ -78,7 +78,7 @@ async def test_a_long_outage_closes_the_sockets_with_service_restart(async_clien
         realtime.conversation_group(tenant_a.conversation.id), channel_layer.LOST_MESSAGE
     )
 
-    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": SERVICE_RESTART_CLOSE_CODE}
+    assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": SERVICE_RESTART_CLOSE_CODE}
 
 
 async def test_a_token_spent_before_redis_came_back_empty_cannot_be_replayed(async_client, tenant_a):
