@@ -77,7 +77,11 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_healthy()
+        try:
+            self._wait_healthy()
+        except RuntimeError:
+            self.stop()  # not left running: the fixture never got to know it
+            raise
 
     def _wait_healthy(self, timeout: float = 20.0):
         deadline = time.monotonic() + timeout
