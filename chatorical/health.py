@@ -8,6 +8,7 @@ check, and which tenants' bots need a human) and /metrics answer only to
 import asyncio
 import logging
 import time
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -19,6 +20,7 @@ from django_prometheus.exports import ExportToDjangoView
 from chatorical import ratelimit
 from chatorical.errors import error_response
 from chatorical.http import operator_token_valid
+from chatorical.batching import per_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +41,26 @@ def _check_redis():
         raise RuntimeError("cache round trip returned nothing")
 
 
+# One probe channel per event loop, kept: a new one per check would stay subscribed for
+# the life of the process, and be subscribed again after every Redis restart.
+_probe_channels = per_event_loop(dict)
+
+
 async def _channel_layer_round_trip():
     layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "ready.probe"})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=3)
-    if message.get("type") != "ready.probe":
-        raise RuntimeError("unexpected message on the probe channel")
+    probe = _probe_channels()
+    if "channel" not in probe:
+        probe["channel"] = await layer.new_channel()
+    nonce = uuid.uuid4().hex
+    await layer.send(probe["channel"], {"type": "ready.probe", "nonce": nonce})
+    try:
+        async with asyncio.timeout(3):
+            # Skips what an earlier check left (a channel-layer notice, say).
+            while (await layer.receive(probe["channel"])).get("nonce") != nonce:
+                pass
+    except TimeoutError:
+        del probe["channel"]  # a cancelled receive unsubscribes its channel: the next check makes one
+        raise
 
 
 def _check_channel_layer():

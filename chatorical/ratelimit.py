@@ -78,7 +78,6 @@ import functools
 import hashlib
 import logging
 import math
-import time
 from dataclasses import dataclass, replace
 from ipaddress import ip_address, ip_network
 
@@ -89,7 +88,7 @@ from django.core.exceptions import ValidationError
 from prometheus_client import Counter
 from redis.exceptions import NoScriptError
 
-from chatorical import redis_urls
+from chatorical import redis_urls, resilience
 from chatorical.batching import Batcher, per_event_loop
 from chatorical.errors import ApiError
 
@@ -425,15 +424,14 @@ def _decision(*, name: str, tenant, kind: str, result) -> Decision:
     return Decision(allowed=False, retry_after=retry_after_ms / 1000, level=level)
 
 
-# When this process last found Redis unreachable: an outage is logged once, not per request.
-_down_since: float | None = None
+# This process's outage of the limiter's Redis: logged once, not per request, and counted
+# in chatorical_backend_* {component="rate_limiter"} (chatorical/resilience.py).
+_outage = resilience.Outage("rate_limiter")
 
 
 def _unavailable(*, name: str, error: Exception) -> Decision:
-    global _down_since
     LIMITER_ERRORS.labels(limit=name).inc()
-    if _down_since is None:
-        _down_since = time.monotonic()
+    if _outage.lost():
         logger.error(
             "rate limiter unavailable (%s: %s): limits fail open or closed as documented in chatorical/ratelimit.py",
             type(error).__name__,
@@ -443,10 +441,8 @@ def _unavailable(*, name: str, error: Exception) -> Decision:
 
 
 def _note_available() -> None:
-    global _down_since
-    if _down_since is not None:
-        logger.warning("rate limiter available again after %.0f s", time.monotonic() - _down_since)
-        _down_since = None
+    if _outage.since is not None:
+        logger.warning("rate limiter available again after %.0f s", _outage.ended())
 
 
 @functools.lru_cache(maxsize=4)
@@ -629,11 +625,26 @@ async def socket_slot_give_back(*, holder: str) -> None:
         logger.warning("open-socket slot not given back (%s)", type(error).__name__)
 
 
-# Budgets of calls we make ourselves (Telegram's send limits) have no penalty: a refused
-# reservation only learns when there is room, so callers that wait and retry are served in
-# turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
-# limits do not move with ours. They fail open: a budget protects the other side's limits,
-# which answer 429 themselves if we overshoot. Like the limits, they are off without Redis.
+# Budgets of calls we make ourselves (Telegram's send limits) space calls out evenly
+# (_BUDGET_SCRIPT, GCRA) and have no penalty: a refused reservation only learns when there is room, so callers that wait and
+# retry are served in turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
+# limits do not move with ours. Like the limits, they are off without Redis.
+#
+# Never above the other side's limits, even across a Redis restart: while Redis does not
+# answer, a reservation waits (the calls stay queued in the outbox); and when Redis comes
+# back empty, the budgets' state of the last minute is gone, so the first reservation that
+# finds no epoch mark holds every budget for the longest budget's period. Those that pass
+# after it come no earlier than they would have from fully spent budgets, the most
+# conservative state there is. (A first start ever, or an evicted mark, costs the same pause.)
+BUDGET_UNAVAILABLE_WAIT_SECONDS = 1.0
+_BUDGETS_FRESH_START = """
+if redis.call('SET', KEYS[1], 1, 'NX') then
+  redis.call('SET', KEYS[2], 1, 'PX', ARGV[1])
+end
+return 0
+"""
+
+
 @dataclass(frozen=True)
 class Budget:
     """At most `burst` calls back to back, then one every `interval_seconds`; so in any
@@ -657,14 +668,19 @@ def reserve(*, budgets: list[Budget]) -> float:
     for budget in budgets:
         keys.append(_budget_key(budget.name))
         args += [budget.burst, budget.burst * budget.interval_seconds * 1000]
-    holds = [_hold_key(budget.name) for budget in budgets]
+    holds = [_hold_key(budget.name) for budget in budgets] + [_budget_key("restart-hold")]
+    script = _sync_script(settings.RATE_LIMIT_REDIS_URL, _BUDGET_SCRIPT)
+    fresh_start = _sync_script(settings.RATE_LIMIT_REDIS_URL, _BUDGETS_FRESH_START)
+    longest_ms = max(budget.burst * budget.interval_seconds for budget in budgets) * 1000
     try:
-        budget_script = _sync_script(settings.RATE_LIMIT_REDIS_URL, _BUDGET_SCRIPT)
-        allowed, retry_after_ms = budget_script(keys=keys + holds, args=args)
+        with script.registered_client.pipeline(transaction=False) as pipeline:
+            fresh_start(keys=[_budget_key("epoch"), holds[-1]], args=[math.ceil(longest_ms)], client=pipeline)
+            script(keys=keys + holds, args=args, client=pipeline)
+            _, (allowed, retry_after_ms) = pipeline.execute()
     except redis.RedisError as error:
         names = ", ".join(budget.name for budget in budgets)
-        logger.warning("send budgets %s unavailable (%s); sending anyway", names, type(error).__name__)
-        return 0.0
+        logger.warning("send budgets %s unavailable (%s); holding the sends", names, type(error).__name__)
+        return BUDGET_UNAVAILABLE_WAIT_SECONDS
     return 0.0 if allowed else retry_after_ms / 1000
 
 

@@ -193,12 +193,17 @@ if REDIS_URL:
                 "SOCKET_CONNECT_TIMEOUT": 2,
                 "SOCKET_TIMEOUT": 2,
                 "CONNECTION_POOL_KWARGS": {"max_connections": 200},
+                # A cache, not a store: while Redis is away reads miss and writes are
+                # dropped (and logged) instead of failing the request or socket. Code that
+                # must fail closed checks what it got back (conversations/tokens.py).
+                "IGNORE_EXCEPTIONS": True,
             },
         }
     }
     if REDIS_SENTINEL:
         _sentinel_cache = cache_settings(REDIS_SENTINEL, **CACHES["default"]["OPTIONS"])
         CACHES["default"].update(LOCATION=_sentinel_cache["LOCATION"], OPTIONS=_sentinel_cache["OPTIONS"])
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -234,6 +239,20 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 if CELERY_TASK_ALWAYS_EAGER:
     EMBEDDED_DEFAULTS.append("tasks: run in-process (no Celery worker)")
+
+# --- surviving a broker restart (README: "When Redis or PostgreSQL restarts") -------------
+# Retry the broker for ever, backing off up to 2 s (chatorical/celery.py): the default gives
+# up after 100 tries and the worker exits. Events wait in PostgreSQL meanwhile; queued tasks lost with Redis are
+# redone by the outbox sweep.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    socket_connect_timeout=5, socket_keepalive=True, health_check_interval=30, retry_on_timeout=True
+)
+# Worker-to-worker chatter (gossip, mingle, heartbeats) is off: see chatorical/celery.py.
+CELERY_WORKER_CONSUMER = "chatorical.celery:QuietConsumer"
 OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 5.0)
 # A sweep that waited in the queue past the next one's start is dropped: while the worker
 # is busy, sweeps would pile up and then run back to back, holding up the updates behind them.

@@ -1,9 +1,11 @@
 """Test helpers that start real processes (daphne, Celery) against the test database."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,7 +87,11 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_healthy()
+        try:
+            self._wait_healthy()
+        except RuntimeError:
+            self.stop()  # not left running: the fixture never got to know it
+            raise
 
     def _wait_healthy(self, timeout: float = 20.0):
         deadline = time.monotonic() + timeout
@@ -167,3 +173,103 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+class RedisServer:
+    """A private redis-server on a spare port, for tests that stop and restart it. Nothing
+    is saved to disk: every start is an empty Redis, as after a restart that lost its data."""
+
+    def __init__(self, tmp_path: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.dir = tmp_path / f"redis-{self.port}"
+        self.dir.mkdir()
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self, timeout: float = 10.0):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.answers():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not answer")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, sig: int = 15):
+        """SIGKILL (9) as a crash, SIGTERM (15) as a clean stop; waits until it is gone."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop(9)
+
+
+def _postgres_server_program(name: str) -> str:
+    """initdb and pg_ctl: on PATH, or where Debian keeps them (off PATH, one dir per version)."""
+    found = shutil.which(name) or sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda path: int(path.parts[-3])
+    )
+    if not found:
+        raise RuntimeError(f"{name} not found: install PostgreSQL's server package")
+    return found if isinstance(found, str) else str(found[-1])
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster on a spare port, for tests that stop and restart it.
+
+    initdb refuses to run as root, so under root the cluster belongs to the `postgres`
+    user (runuser) and lives in a directory of its own (pytest's are private to root)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="chatorical-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self.start()
+
+    def _as_postgres(self, program: str, *args: str, check: bool = True):
+        command = [_postgres_server_program(program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=check, capture_output=True, timeout=120)
+
+    def url(self, name: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def start(self):
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast"):
+        """`immediate`: every process quits at once, as in a crash; `fast`: a clean shutdown."""
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self):
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres():
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.remove()

@@ -38,7 +38,7 @@ from chatorical.errors import ApiError
 from chatorical.http import allow_methods, optional_locale
 from conversations import selectors
 from conversations.apis import conversation_start_from_request
-from conversations.tokens import AUDIENCE_V2, token_issue
+from conversations.tokens import AUDIENCE_V2, token_epoch, token_issue
 from templates_i18n.locales import normalize_locale
 from templates_i18n.rendering import render
 from templates_i18n.selectors import resolve, ui_strings
@@ -136,5 +136,8 @@ def token_create(request, tenant_slug, conversation_id):
         raise ApiError(409, "conversation_closed", "This conversation is closed.")
     ratelimit.enforce(name="token", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     ttl = settings.V2_TOKEN_TTL_SECONDS
-    token = token_issue(conversation=conversation, ttl_seconds=ttl, audience=AUDIENCE_V2)
+    epoch = token_epoch()
+    if epoch is None:
+        raise ApiError(503, "token_unavailable", "Tokens cannot be issued right now; try again shortly.")
+    token = token_issue(conversation=conversation, ttl_seconds=ttl, audience=AUDIENCE_V2, epoch=epoch)
     return JsonResponse({"token": token, "expires_in": ttl})

@@ -13,6 +13,8 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from chatorical import ratelimit
 from chatorical.client_ip import scope_client_ip
@@ -34,6 +36,10 @@ RESUME_FIELDS = ("id", "ts", "seq")
 FLOOD_CLOSE_CODE = 4429
 # Closes a socket beyond the open sockets allowed for its conversation or its address.
 TOO_MANY_SOCKETS_CLOSE_CODE = 4409
+# "Service restart": the channel layer lost Redis, so this socket could miss events; the
+# widget reconnects and resumes from the database. 1012 itself cannot be sent: daphne
+# (autobahn) lets a server close only with 1000 or 3000-4999, so 4000 + 1012.
+SERVICE_RESTART_CLOSE_CODE = 4012
 
 
 def _header(scope, name: bytes) -> str:
@@ -196,8 +202,16 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         except ApiError as exc:
             await self._error(f"error_{exc.code}", exc.message)
             return
+        except DatabaseError:
+            logger.warning("message not stored: the database is away", exc_info=True)
+            await self._error("error_unavailable", "That message could not be sent; send it again in a moment.")
+            return
         # Stored and committed: now to every socket of the conversation, on every instance.
-        await self.channel_layer.group_send(self.group, realtime.group_message(realtime.message_event(message)))
+        try:
+            await self.channel_layer.group_send(self.group, realtime.group_message(realtime.message_event(message)))
+        except RedisError:
+            # Stored, so sent to Telegram; the sockets get it when the layer is back.
+            logger.warning("fan-out of message %s waits for the channel layer", message.id)
 
     async def _error(self, key: str, text: str):
         await self.send_json(realtime.info_note_event(text=text, key=key))
@@ -215,6 +229,14 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(self.shape(event))
         if event.get("type") == "conversation_closed":
             await self.close()
+
+    async def channel_layer_resumed(self, message):
+        """The layer was away, and events sent meanwhile missed this socket: a v1 widget
+        fetches the history again when it reconnects."""
+        await self.close(code=SERVICE_RESTART_CLOSE_CODE)
+
+    async def channel_layer_lost(self, message):
+        await self.close(code=SERVICE_RESTART_CLOSE_CODE)
 
     def shape(self, event: dict) -> dict:
         """v1 clients get the v1 shapes exactly: no resume fields."""
@@ -243,6 +265,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
 
     token_audience = AUDIENCE_V2
     last_seq = 0  # of the newest message sent with the backlog
+    sent_seq = 0  # of the newest message sent at all: where a catch-up starts
 
     async def _authorize(self) -> Conversation | None:
         claims = self._token_claims()
@@ -281,11 +304,29 @@ class V2ConversationConsumer(V1ConversationConsumer):
                 limit=settings.BACKLOG_PAGE_SIZE,
             )
             for message in page:
-                self.last_seq = message.seq
+                self.last_seq = self.sent_seq = message.seq
                 await self.send_json(realtime.message_event(message))
             if len(page) < settings.BACKLOG_PAGE_SIZE:
                 break
         await super()._opening()
+
+    async def channel_layer_resumed(self, message):
+        """Catches up in place from the database on what the layer's outage swallowed."""
+        conversation = await run_for_tenant(
+            self.tenant, selectors.conversation_get, conversation_id=self.conversation.id
+        )
+        if conversation is None or conversation.is_closed:
+            await self.send_json(realtime.conversation_closed_event())
+            await self.close()
+            return
+        if conversation.claimed_by_id is not None:
+            await self.send_json(realtime.agent_joined_event(agent=conversation.claimed_by_name))
+        missed = await run_for_tenant(
+            self.tenant, selectors.message_list, conversation=conversation, after_seq=self.sent_seq
+        )
+        for stored in missed:
+            self.sent_seq = stored.seq
+            await self.send_json(realtime.message_event(stored))
 
     async def conversation_event(self, message):
         # Only the backlog is compared against: live events of one conversation come from
@@ -293,6 +334,8 @@ class V2ConversationConsumer(V1ConversationConsumer):
         seq = message["event"].get("seq")
         if seq is not None and seq <= self.last_seq:
             return  # already sent with the backlog
+        if seq is not None:
+            self.sent_seq = max(self.sent_seq, seq)
         await super().conversation_event(message)
 
     def shape(self, event: dict) -> dict:

@@ -81,12 +81,24 @@ def _wake_workers(tenant_id: int, conversation_ids: list) -> None:
     costs one task, not one each. The flag expires, and the sweep covers a lost task."""
     from conversations.tasks import outbox_drain_conversation
 
+    flagged = []
     try:
-        for conversation_id in _wake_flags_set(conversation_ids):
+        flagged = _wake_flags_set(conversation_ids)
+        for conversation_id in flagged:
             outbox_drain_conversation.delay(tenant_id=tenant_id, conversation_id=str(conversation_id))
     except Exception:
         # The events are stored; the sweep delivers them. The write that woke us must not fail.
         logger.exception("could not wake a worker for conversations %s", conversation_ids)
+        if flagged:
+            _wake_flags_clear(flagged)
+
+
+def _wake_flags_clear(conversation_ids: list) -> None:
+    """A flag whose task never reached the broker would hold back the next wake-ups."""
+    try:
+        cache.delete_many([wake_flag(conversation_id) for conversation_id in conversation_ids])
+    except Exception:
+        logger.warning("wake flags left to expire (WAKE_FLAG_SECONDS): Redis is away")
 
 
 def _wake_flags_set(conversation_ids: list) -> list:

@@ -181,7 +181,9 @@ def _messages_store(messages: list[NewMessage]) -> list[Message | None]:
     order = sorted(range(len(messages)), key=lambda index: messages[index].conversation.id)
     params = [_message_store_params(tenant_id=tenant.id, new=messages[index]) for index in order]
     stored: list[Message | None] = [None] * len(messages)
-    with connection.cursor() as cursor:
+    # The driver's cursor, bypassing Django's, raises psycopg's errors: wrapped, they are
+    # Django's own (DatabaseError), as callers expect when the database is away.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         # psycopg pipelines executemany: all the statements go in one round trip, and run
         # in one implicit transaction, so a statement that fails in PostgreSQL stores none
         # of them. A parameter psycopg cannot send fails after the statements before it

@@ -15,9 +15,24 @@ if settings.EMBEDDED_DEFAULTS:
     print("Set DATABASE_URL and REDIS_URL to run on PostgreSQL and Redis.")
 '
 
+# The worker is restarted whenever it exits, whatever the cause (a broker it could not
+# ride out, a crash): nothing is lost, events wait in PostgreSQL for the outbox sweep.
+WORKER_RESTART_SECONDS="${WORKER_RESTART_SECONDS:-2}"
+supervise_worker() {
+  local child=""
+  trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; exit 0' INT TERM
+  while true; do
+    $BIN/celery -A chatorical worker --beat --loglevel INFO --concurrency 2 &
+    child=$!
+    wait "$child" && status=0 || status=$?
+    echo "celery worker exited (status $status); restarting in ${WORKER_RESTART_SECONDS} s" >&2
+    sleep "$WORKER_RESTART_SECONDS"
+  done
+}
+
 worker_pid=""
 if [ -n "${REDIS_URL:-}" ]; then
-  $BIN/celery -A chatorical worker --beat --loglevel INFO --concurrency 2 &
+  supervise_worker &
   worker_pid=$!
   trap '[ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null; wait' EXIT INT TERM
 fi

@@ -107,7 +107,8 @@ def _receive(request, tenant, *, header_required: bool):
     try:
         with transaction.atomic():
             TelegramUpdate.objects.create(tenant=tenant, update_id=update_id, payload=update)
-            transaction.on_commit(lambda: telegram_updates_process.delay(tenant_id=tenant.id))
+            # Robust: with the broker away the update is still stored, and the sweep takes it.
+            transaction.on_commit(lambda: telegram_updates_process.delay(tenant_id=tenant.id), robust=True)
     except IntegrityError:
         logger.info("telegram update %s seen before; ignored", update_id)
     return JsonResponse(OK)

@@ -1,4 +1,7 @@
+import httpx
 import pytest
+import redis
+from django.conf import settings
 
 
 def test_health_answers_without_backends(client):
@@ -74,3 +77,18 @@ def test_an_unset_metrics_token_opens_nothing(client, settings):
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer  ").status_code == 401
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_ready_checks_of_a_server_share_one_probe_channel(start_server, default_tenant):
+    """Each check subscribing a channel of its own would leave it subscribed for the life of
+    the process, and every Redis restart would subscribe them all again."""
+    server = start_server()
+    for _ in range(3):
+        assert httpx.get(f"{server.url}/ready", timeout=10).status_code == 200
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        assert len(client.pubsub_channels(f"{settings.REDIS_KEY_PREFIX}specific.*")) == 1
+    finally:
+        client.close()

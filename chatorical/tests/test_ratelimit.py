@@ -291,9 +291,13 @@ async def test_unreachable_redis_fails_each_limit_in_its_direction_and_is_logged
         ratelimit.probe()
 
     settings.RATE_LIMIT_REDIS_URL = settings.REDIS_URL
+    reconnects = {"component": "rate_limiter"}
+    reconnects_before = REGISTRY.get_sample_value("chatorical_backend_reconnects_total", reconnects) or 0
     with caplog.at_level(logging.INFO, logger="chatorical.ratelimit"):
         assert check(owner).allowed
     assert "rate limiter available again" in caplog.text
+    assert REGISTRY.get_sample_value("chatorical_backend_reconnects_total", reconnects) == reconnects_before + 1
+    assert REGISTRY.get_sample_value("chatorical_backend_disconnected_seconds_total", reconnects) > 0
 
 
 def test_without_redis_the_limits_are_off(settings):

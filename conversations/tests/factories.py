@@ -6,7 +6,7 @@ from channels.testing import WebsocketCommunicator
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Message
-from conversations.tokens import AUDIENCE_V2, token_issue
+from conversations.tokens import AUDIENCE_V2, token_epoch, token_issue
 
 
 def conversation_for(tenant, **fields):
@@ -44,7 +44,7 @@ async def widget_socket_and_key(tenant, *, key_name: str, scope: str):
 
 def v2_token_for(conversation, *, ttl_seconds=60):
     """A token of the v2 socket, as its token endpoint issues them."""
-    return token_issue(conversation=conversation, ttl_seconds=ttl_seconds, audience=AUDIENCE_V2)
+    return token_issue(conversation=conversation, ttl_seconds=ttl_seconds, audience=AUDIENCE_V2, epoch=token_epoch())
 
 
 def rate_limits_set(tenant, **rate_limits):

@@ -172,3 +172,24 @@ def test_an_agents_message_from_telegram_is_recorded_as_delivered_and_wakes_no_w
     assert (waiting.status, waiting.processed_at) == (OutboxEvent.Status.PENDING, None)
     assert cache.get(wake_flag(from_telegram.id)) is None
     assert cache.get(wake_flag(from_widget.id)) is not None
+
+
+def test_a_wake_up_the_broker_did_not_take_leaves_no_flag_behind(
+    in_default_tenant, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Else the conversation's next wake-ups would be skipped until the flag expired."""
+    from django.core.cache import cache
+
+    from chatorical.celery import app
+    from conversations.outbox import wake_flag
+
+    conversation = services.conversation_start(tenant=in_default_tenant)
+    cache.delete(wake_flag(conversation.id))
+    # The broker is away: the app's connections and producers are made anew, to a dead port.
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/3")
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_add(conversation=conversation, direction="INBOUND", text="while the broker is away")
+    assert cache.get(wake_flag(conversation.id)) is None
+    assert OutboxEvent.objects.filter(conversation=conversation, status=OutboxEvent.Status.PENDING).exists()

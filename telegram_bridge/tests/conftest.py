@@ -17,12 +17,16 @@ AGENT = {"id": 4242, "is_bot": False, "first_name": "Grace", "username": "grace"
 OTHER_AGENT = {"id": 4343, "is_bot": False, "first_name": "Linus"}
 
 
-def _forget_send_budgets():
+def forget_send_budgets(*, as_after_a_restart: bool = False):
+    """Every send budget unspent; unless `as_after_a_restart`, with the mark that says
+    Redis did not lose them, so no restart hold applies (chatorical/ratelimit.py)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     for pattern in (f"{settings.REDIS_KEY_PREFIX}:budget:*", f"{settings.REDIS_KEY_PREFIX}:*tg:*"):
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)
+    if not as_after_a_restart:
+        client.set(f"{settings.REDIS_KEY_PREFIX}:budget:epoch", 1)
     client.close()
 
 
@@ -30,7 +34,7 @@ def _forget_send_budgets():
 def telegram(fake_bot_api: FakeBotApi, settings, default_tenant):  # noqa: F811
     """Our own send budget is out of the way (the fake still enforces Telegram's limits);
     the tests of the budget set it back."""
-    _forget_send_budgets()
+    forget_send_budgets()
     settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 10**9
     settings.TELEGRAM_BOT_POSTS_PER_SECOND = 10**9
     settings.TELEGRAM_API_BASE = fake_bot_api.base_url

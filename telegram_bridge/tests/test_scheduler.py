@@ -2,7 +2,9 @@
 
 import time
 
+from chatorical import ratelimit
 from telegram_bridge import scheduler
+from telegram_bridge.tests.conftest import forget_send_budgets
 
 
 def test_a_paused_chat_waits_without_spending_its_budgets(telegram, settings):
@@ -35,3 +37,19 @@ def test_without_the_limiter_s_redis_a_429_still_pauses_the_chat(settings):
     assert scheduler.reserve_post(bot_id="1", chat_id=-200) == 0, "another chat of the bot is not paused"
     time.sleep(0.35)
     assert scheduler.reserve_post(bot_id="1", chat_id=-100) == 0
+
+
+def test_after_redis_comes_back_empty_the_budgets_start_spent(telegram, settings):
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19  # a burst of 2, then one every 60/17 s
+    forget_send_budgets(as_after_a_restart=True)
+    wait = scheduler.reserve_post(bot_id="1", chat_id=-100)
+    # Held for the group budget's whole period (its burst's worth of pace), never less:
+    # the posts of the minute before the restart may have spent it.
+    group_period = 2 * 60 / 17
+    assert group_period - 0.2 < wait <= group_period + 0.01
+    assert 0 < scheduler.reserve_post(bot_id="1", chat_id=-200) <= group_period + 0.01, "every chat waits"
+
+
+def test_a_budget_whose_redis_does_not_answer_holds_the_send(telegram, settings):
+    settings.RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/3"
+    assert scheduler.reserve_post(bot_id="1", chat_id=-100) == ratelimit.BUDGET_UNAVAILABLE_WAIT_SECONDS

@@ -1,0 +1,59 @@
+"""`make run`'s script starts the Celery worker again whenever it exits."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from chatorical.testing import ROOT, free_port, process_env
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
+
+
+def celery_workers(session_id: int) -> set[int]:
+    """Main processes of the Celery workers in a session (not their pool children)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parent, session = int(fields[1]), int(fields[3])
+        if session == session_id and b"worker" in command and any(part.endswith(b"celery") for part in command):
+            found[int(proc.name)] = parent
+    return {pid for pid, parent in found.items() if parent not in found}
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(what)
+
+
+def test_a_killed_worker_is_started_again(private_redis, tmp_path):
+    env = process_env(REDIS_URL=private_redis.url, PORT=free_port(), WORKER_RESTART_SECONDS=0.5)
+    with open(tmp_path / "run.log", "wb") as log:
+        run = subprocess.Popen(
+            [str(ROOT / "deploy" / "run-local.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        [first] = wait_for(lambda: celery_workers(run.pid), 60, "no worker started")
+        os.kill(first, signal.SIGKILL)
+        restarted = wait_for(lambda: celery_workers(run.pid) - {first}, 30, "the killed worker was not restarted")
+        assert len(restarted) == 1
+        assert "celery worker exited" in (tmp_path / "run.log").read_text()
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(timeout=30)
