@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chatorical import ratelimit
+from chatorical import plans, ratelimit
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
@@ -165,6 +165,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             text = services.clean_message_text(content.get("text"))
+            if not await plans.policy().visitor_message_allowed(self.tenant):
+                # The plan's messages ran out (with their 10 % of slack): not stored.
+                await self._note("plan_limit_reached")
+                return
             message = await batching.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(
