@@ -80,6 +80,14 @@ def stripe_webhook(request):
     """
     if not settings.STRIPE_WEBHOOK_SECRET:
         return error_response(503, "stripe_not_configured", "STRIPE_WEBHOOK_SECRET is not set.")
+    # The body's shape first: Stripe's library takes any JSON for an event, and fails on
+    # some (a list) with errors that are no signature's fault.
+    try:
+        event = json.loads(request.body)
+    except ValueError:
+        return error_response(400, "invalid_json", "The body is not JSON.")
+    if not _event_fields_valid(event):
+        return error_response(400, "invalid_event", "A Stripe event needs id, type, created and data.object.")
     try:
         stripe.Webhook.construct_event(
             request.body,
@@ -90,11 +98,5 @@ def stripe_webhook(request):
     except stripe.SignatureVerificationError as exc:
         logger.info("stripe webhook refused: %s", exc.user_message or "bad signature")
         return error_response(400, "invalid_signature", "The Stripe-Signature header does not verify.")
-    except ValueError:
-        return error_response(400, "invalid_json", "The body is not JSON.")
-    # Verified: the body is Stripe's own. Its plain JSON is what we store.
-    event = json.loads(request.body)
-    if not _event_fields_valid(event):
-        return error_response(400, "invalid_event", "A Stripe event needs id, type, created and data.object.")
     stored = services.stripe_event_receive(event=event)
     return JsonResponse({"received": True, "outcome": stored.outcome})
