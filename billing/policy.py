@@ -10,7 +10,6 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Gauge
 
@@ -51,8 +50,7 @@ def _ratio_set(tenant, limit: LimitUsage) -> None:
 
 
 def _warnings_record(tenant, period, limits) -> None:
-    # After the caller's transaction: a warning is not undone by the request failing.
-    transaction.on_commit(lambda: services.usage_warnings_record(tenant=tenant, period=period, limits=limits))
+    services.usage_warnings_record(tenant=tenant, period=period, limits=limits)
 
 
 class BillingPolicy:

@@ -55,7 +55,7 @@ def tenant_plan_set(*, tenant: Tenant, code: str, source: str, actor: str = "", 
 # own counter row only if the plan has room (a NULL limit is unlimited).
 _API_CALL_SQL = f"""
 WITH used AS (
-    SELECT coalesce(sum(value), 0) AS total FROM {UsageCounter._meta.db_table}
+    SELECT coalesce(sum(value), 0)::bigint AS total FROM {UsageCounter._meta.db_table}
     WHERE tenant_id = %(tenant_id)s AND metric = %(metric)s AND day >= %(start)s AND day < %(end)s
 ), counted AS (
     INSERT INTO {UsageCounter._meta.db_table} (tenant_id, day, metric, shard, value)
