@@ -41,10 +41,15 @@ def plan_get(*, code: str) -> Plan | None:
         return _plans.get(code)
 
 
+# Plan codes found missing, logged once per process.
+_missing_plans: set[str] = set()
+
+
 def plan_for(tenant: Tenant) -> Plan | None:
     """The tenant's plan; None (unlimited) when its code names no plan, which is logged."""
     plan = plan_get(code=tenant.plan)
-    if plan is None:
+    if plan is None and tenant.plan not in _missing_plans:
+        _missing_plans.add(tenant.plan)
         logger.warning("tenant %s is on plan %r, which does not exist: no limits apply", tenant.slug, tenant.plan)
     return plan
 
@@ -112,6 +117,12 @@ def usage_counts(*, period: Period) -> dict[str, int]:
     counts = dict.fromkeys(Metric.values, 0)
     counts.update(rows)
     return counts
+
+
+def usage_counter_sessions() -> int:
+    """How many database sessions counted the tenant's usage today (shards not yet folded)."""
+    today = timezone.now().astimezone(UTC).date()
+    return UsageCounter.objects.filter(day=today).values("shard").distinct().count()
 
 
 class LimitState:
