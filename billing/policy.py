@@ -64,11 +64,17 @@ class BillingPolicy:
         return plan.api_rate_multiplier if plan else 1.0
 
     def conversation_start_check(self, tenant, *, locale: str = "") -> None:
+        plan = selectors.plan_for(tenant)
+        if plan is None or plan.conversations_per_month is None:
+            return
         usage = usage_read(tenant)
         if usage.limits["conversations"].state == LimitState.HARD:
             raise plan_limit_error(tenant=tenant, locale=locale)
 
     async def visitor_message_allowed(self, tenant) -> bool:
+        plan = selectors.plan_for(tenant)
+        if plan is None or plan.messages_per_month is None:
+            return True
         with self._lock:
             read_at, cut_off = self._messages_cut_off.get(tenant.id, (-math.inf, False))
         if time.monotonic() - read_at >= settings.BILLING_USAGE_CACHE_SECONDS:
