@@ -53,6 +53,13 @@ def _warnings_record(tenant, period, limits) -> None:
     services.usage_warnings_record(tenant=tenant, period=period, limits=limits)
 
 
+def _messages_cut_off(tenant) -> bool:
+    plan = selectors.plan_for(tenant)
+    if plan is None or plan.messages_per_month is None:
+        return False
+    return usage_read(tenant).messages_cut_off
+
+
 class BillingPolicy:
     def __init__(self):
         self._lock = threading.Lock()
@@ -72,14 +79,10 @@ class BillingPolicy:
             raise plan_limit_error(tenant=tenant, locale=locale)
 
     async def visitor_message_allowed(self, tenant) -> bool:
-        plan = selectors.plan_for(tenant)
-        if plan is None or plan.messages_per_month is None:
-            return True
         with self._lock:
             read_at, cut_off = self._messages_cut_off.get(tenant.id, (-math.inf, False))
         if time.monotonic() - read_at >= settings.BILLING_USAGE_CACHE_SECONDS:
-            usage = await run_for_tenant(tenant, usage_read, tenant)
-            cut_off = usage.messages_cut_off
+            cut_off = await run_for_tenant(tenant, _messages_cut_off, tenant)
             with self._lock:
                 self._messages_cut_off[tenant.id] = (time.monotonic(), cut_off)
         return not cut_off

@@ -240,3 +240,13 @@ def test_over_real_http_the_webhook_verifies_and_records(live_server, tenant_a):
     assert (good.status_code, forged.status_code) == (200, 400)
     assert StripeEvent.objects.count() == 1
     assert plan_of(tenant_a.tenant) == "pro"
+
+
+def test_an_event_changes_only_the_tenant_of_its_customer(client, customer, tenant_b):
+    services.subscription_link(tenant=tenant_b.tenant, stripe_customer_id="cus_b")
+    event = subscription_event(price="price_enterprise")
+    event["data"]["object"]["customer"] = "cus_b"
+    assert post(client, event).json()["outcome"] == "applied"
+    assert (plan_of(customer), plan_of(tenant_b.tenant)) == ("free", "enterprise")
+    assert StripeEvent.objects.get().tenant_id == tenant_b.tenant.id
+    assert billing_events(customer) == []
