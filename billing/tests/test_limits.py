@@ -151,6 +151,9 @@ def test_soft_then_hard_warnings_once_each_in_history_group_metric_and_banner(
     client.force_login(staff_of(django_user_model, tenant, Membership.Role.VIEWER))
     banner = client.get("/admin/").content.decode()
     assert "conversations reached its limit" in banner
+    # Shown on each page once, not piled up by requests that render no page.
+    client.get("/admin/jsi18n/")
+    assert client.get("/admin/").content.decode().count("conversations reached its limit") == 1
 
 
 def test_a_warning_without_a_bot_is_recorded_and_its_event_done(client, tenant_a):
