@@ -168,7 +168,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "stripe_id", "type", "tenant", "outcome"]
+    list_display = ["received_at", "stripe_id", "type", "matched_tenant", "outcome"]
     list_filter = ["outcome", "type"]
     search_fields = ["stripe_id"]
 

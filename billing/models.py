@@ -121,7 +121,9 @@ class StripeEvent(models.Model):
     type = models.CharField(max_length=100)
     created = models.BigIntegerField(help_text="Stripe's timestamp of the event (Unix seconds).")
     payload = models.JSONField()
-    tenant = models.ForeignKey(
+    # The tenant whose customer the event names, if any: a platform record, not the
+    # tenant's own row (the tenant-owned history is BillingEvent).
+    matched_tenant = models.ForeignKey(
         "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="stripe_events"
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
@@ -129,7 +131,7 @@ class StripeEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["tenant", "received_at"], name="stripe_event_tenant_received")]
+        indexes = [models.Index(fields=["matched_tenant", "received_at"], name="stripe_event_tenant_received")]
 
     def __str__(self):
         return f"{self.type} {self.stripe_id}"

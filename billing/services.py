@@ -199,8 +199,8 @@ def stripe_event_receive(*, event: dict) -> StripeEvent:
         )
         if not created:
             return stored
-        stored.outcome, stored.tenant = _stripe_event_apply(event)
-        stored.save(update_fields=["outcome", "tenant"])
+        stored.outcome, stored.matched_tenant = _stripe_event_apply(event)
+        stored.save(update_fields=["outcome", "matched_tenant"])
     if stored.outcome == StripeEvent.Outcome.UNKNOWN_CUSTOMER:
         logger.warning("stripe event %s (%s) names an unknown customer", stored.stripe_id, stored.type)
     return stored

@@ -100,11 +100,11 @@ class Migration(migrations.Migration):
                 ('payload', models.JSONField()),
                 ('outcome', models.CharField(choices=[('applied', 'Applied'), ('stale', 'Stale'), ('ignored', 'Ignored'), ('unknown_customer', 'Unknown Customer')], max_length=20)),
                 ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='stripe_events', to='tenants.tenant')),
+                ('matched_tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='stripe_events', to='tenants.tenant')),
             ],
             options={
                 'ordering': ['-received_at'],
-                'indexes': [models.Index(fields=['tenant', 'received_at'], name='stripe_event_tenant_received')],
+                'indexes': [models.Index(fields=['matched_tenant', 'received_at'], name='stripe_event_tenant_received')],
             },
         ),
         migrations.CreateModel(

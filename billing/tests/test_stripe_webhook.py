@@ -62,7 +62,7 @@ def test_a_subscription_puts_the_tenant_on_its_prices_plan_and_is_recorded(clien
     assert response.json() == {"received": True, "outcome": "applied"}
     assert plan_of(customer) == "pro"
     stored = StripeEvent.objects.get()
-    assert (stored.stripe_id, stored.type, stored.created, stored.tenant_id) == (
+    assert (stored.stripe_id, stored.type, stored.created, stored.matched_tenant_id) == (
         event["id"], event["type"], event["created"], customer.id
     )  # fmt: skip
     assert stored.payload == event
@@ -140,7 +140,7 @@ def test_an_unknown_customer_is_stored_and_reported_not_retried(client, customer
     event["data"]["object"]["customer"] = "cus_nobody"
     response = post(client, event)
     assert (response.status_code, response.json()["outcome"]) == (200, "unknown_customer")
-    assert StripeEvent.objects.get().tenant is None
+    assert StripeEvent.objects.get().matched_tenant is None
     assert "unknown customer" in caplog.text
 
 
@@ -248,5 +248,5 @@ def test_an_event_changes_only_the_tenant_of_its_customer(client, customer, tena
     event["data"]["object"]["customer"] = "cus_b"
     assert post(client, event).json()["outcome"] == "applied"
     assert (plan_of(customer), plan_of(tenant_b.tenant)) == ("free", "enterprise")
-    assert StripeEvent.objects.get().tenant_id == tenant_b.tenant.id
+    assert StripeEvent.objects.get().matched_tenant_id == tenant_b.tenant.id
     assert billing_events(customer) == []
