@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["realtime", "telegram_bridge", "limiter"]
+PARTS = ["realtime", "telegram_bridge", "limiter", "billing"]
 
 
 def run_part(name: str) -> tuple[str, float]:
@@ -78,6 +78,15 @@ def summary(results: dict) -> str:
     rows.append(("outbox drain, one worker", f"{telegram['outbox_drain']['events_per_s']} events/s"))
     limiter_lines = [line.strip() for line in results["limiter"]["output"]]
     rows += [("limiter", line) for line in limiter_lines if line.startswith(("PING", "sync", "async"))]
+    for name, figure in results["billing"].items():
+        if isinstance(figure, dict):
+            rows.append(
+                (
+                    f"message store, {name}, usage counter",
+                    f"+{figure['counter_cost_us']} µs/message ({figure['with_counter_us']} with,"
+                    f" {figure['without_counter_us']} without)",
+                )
+            )
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 

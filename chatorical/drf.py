@@ -11,7 +11,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
-from chatorical import ratelimit, tenancy
+from chatorical import plans, ratelimit, tenancy
 from chatorical.errors import ApiError
 
 # DRF's own codes where the API's are spelled differently.
@@ -76,6 +76,7 @@ class TenantApiView(APIView):
         self._tenant_scope.enter_context(tenancy.tenant_context(tenant))
         ratelimit.enforce(name="api_key", tenant=tenant, kind="key", value=str(request.auth.pk))
         ratelimit.enforce(name="api_key", tenant=tenant, kind="tenant", value=str(tenant.pk))
+        plans.policy().api_call_record(tenant)
         # For what runs after the view returned (Django's log line of an error response).
         request._request.tenant = request.auth.tenant
 

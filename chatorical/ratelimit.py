@@ -40,7 +40,8 @@ otherwise) after a block forgives one level. A socket that reaches ABUSE_LEVEL i
 with code 4429. Limits used by several well-behaved clients at once (an integration's
 workers, a visitor's tabs) have no penalty: it would make them block each other.
 
-Configuration, later wins: the defaults above; PLAN_RATES by `Tenant.plan`; the tenant's
+Configuration, later wins: the defaults above; for api_key, times the multiplier of the
+tenant's plan (the billing app's Plan rows, through chatorical/plans.py); the tenant's
 `rate_limits` JSON, e.g. `{"conversation_start": {"ip": {"limit": 20, "period": 60}}}`
 (fields `limit`, and `period`, `max_block`, `decay` in seconds); then RATE_LIMIT_SCALE.
 `TRUSTED_PROXIES` (default `127.0.0.1/32,::1/128`) says whose X-Forwarded-For is believed
@@ -88,7 +89,7 @@ from django.core.exceptions import ValidationError
 from prometheus_client import Counter
 from redis.exceptions import NoScriptError
 
-from chatorical import redis_urls, resilience
+from chatorical import plans, redis_urls, resilience
 from chatorical.batching import Batcher, per_event_loop
 from chatorical.errors import ApiError
 
@@ -149,11 +150,8 @@ LIMITS: dict[str, Limit] = {
 }
 COUNT_LIMITS = frozenset({"ws_open"})
 
-# Rates that differ by plan, keyed by Tenant.plan, then limit name, then key kind.
-PLAN_RATES: dict[str, dict[str, dict[str, Rate]]] = {
-    "pro": {"api_key": {"key": Rate(600, MINUTE, max_block=0), "tenant": Rate(3000, MINUTE, max_block=0)}},
-    "enterprise": {"api_key": {"key": Rate(3000, MINUTE, max_block=0), "tenant": Rate(15000, MINUTE, max_block=0)}},
-}
+# The limits a plan multiplies (Plan.api_rate_multiplier); the others are the same on every plan.
+PLAN_SCALED_LIMITS = frozenset({"api_key"})
 
 RATE_LIMITED = Counter(
     "chatorical_rate_limited_total", "Requests and WebSocket frames refused by a rate limit.", ["tenant", "limit"]
@@ -334,7 +332,9 @@ def probe() -> None:
 
 def rate_for(*, name: str, tenant, kind: str) -> Rate:
     """The rate that applies: the default, then the tenant's plan, the tenant, and the scale."""
-    rate = PLAN_RATES.get(tenant.plan, {}).get(name, {}).get(kind) or LIMITS[name].rates[kind]
+    rate = LIMITS[name].rates[kind]
+    if name in PLAN_SCALED_LIMITS:
+        rate = replace(rate, limit=round(rate.limit * plans.policy().api_rate_multiplier(tenant)))
     rate = replace(rate, **_tenant_override(tenant=tenant, name=name, kind=kind))
     return replace(rate, limit=max(1, round(rate.limit * settings.RATE_LIMIT_SCALE)))
 

@@ -292,6 +292,34 @@ CELERY_BEAT_SCHEDULE["retention-run"] = {
     "options": {"expires": 12 * 3600},
 }
 
+# --- billing (billing/) ------------------------------------------------------------------
+# Stripe's webhook signing secret (whsec_...); without it the Stripe webhook answers 503.
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# How old a signed Stripe webhook may be (Stripe's own default tolerance).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+# Stripe price id -> plan code, e.g. "price_123=pro,price_456=enterprise" (or Plan.stripe_price_id).
+STRIPE_PRICE_PLANS = {}
+for _pair in env_list("STRIPE_PRICE_PLANS"):
+    _price, _, _plan = _pair.partition("=")
+    if not (_price.strip() and _plan.strip()):
+        raise ImproperlyConfigured(f"STRIPE_PRICE_PLANS must list price=plan pairs, got {_pair!r}")
+    STRIPE_PRICE_PLANS[_price.strip()] = _plan.strip()
+# How long a past_due subscription keeps its plan before it moves to free.
+STRIPE_GRACE_DAYS = env_int("STRIPE_GRACE_DAYS", 7)
+# How long a process trusts its last reading of a tenant's usage before the socket's
+# per-message check reads it again (starts and API calls always read it).
+BILLING_USAGE_CACHE_SECONDS = env_float("BILLING_USAGE_CACHE_SECONDS", 10.0)
+CELERY_BEAT_SCHEDULE["billing-usage-compact"] = {
+    "task": "billing.tasks.usage_counters_compact",
+    "schedule": 3600,
+    "options": {"expires": 3600},
+}
+CELERY_BEAT_SCHEDULE["billing-downgrades"] = {
+    "task": "billing.tasks.subscription_downgrades_apply",
+    "schedule": 600,
+    "options": {"expires": 600},
+}
+
 # --- Django ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",
@@ -332,6 +360,7 @@ MIDDLEWARE = [
     "chatorical.middleware.TenantMiddleware",
     "tenants.middleware.AdminTenantMiddleware",
     "audit.context.AuditRequestMiddleware",
+    "billing.middleware.PlanWarningBannerMiddleware",
     "chatorical.security.AdminContentSecurityPolicyMiddleware",
     "chatorical.middleware.JsonErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing import apis as billing_apis
 from chatorical import health
 from conversations import admin_v1, apis_widget_v2
 from conversations import apis as conversation_apis
@@ -45,6 +46,7 @@ urlpatterns = [
         templates_admin_v1.template_delete,
         name="v1-admin-template",
     ),
+    path("v2/billing/stripe/webhook", billing_apis.stripe_webhook, name="v2-billing-stripe-webhook"),
     path("api/v2/", include("conversations.urls_api")),
     path("api/v2/", include("lifecycle.urls_api")),
     path("admin/", admin.site.urls),

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatorical import ratelimit, tenancy
+from chatorical import plans, ratelimit, tenancy
 from chatorical.client_ip import request_client_ip
 from chatorical.errors import ApiError
 from chatorical.http import allow_methods, bearer_token, json_body, optional_locale, optional_page_url
@@ -33,11 +33,11 @@ def conversation_start_from_request(request):
     # Before the body is read: malformed floods count too.
     ratelimit.enforce(name="conversation_start", tenant=request.tenant, kind="ip", value=request_client_ip(request))
     body = json_body(request)
+    visitor_name = services.clean_visitor_name(body.get("name"))
+    locale, page_url = optional_locale(body.get("locale")), optional_page_url(body.get("page_url"))
+    plans.policy().conversation_start_check(request.tenant, locale=locale)
     return services.conversation_start(
-        tenant=request.tenant,
-        visitor_name=services.clean_visitor_name(body.get("name")),
-        locale=optional_locale(body.get("locale")),
-        page_url=optional_page_url(body.get("page_url")),
+        tenant=request.tenant, visitor_name=visitor_name, locale=locale, page_url=page_url
     )
 
 

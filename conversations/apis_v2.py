@@ -47,12 +47,6 @@ class MessageCreateSerializer(serializers.Serializer):
     text = StrictCharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
 
 
-class UsageSerializer(serializers.Serializer):
-    period_start = serializers.DateTimeField()
-    conversations = serializers.IntegerField(help_text="Conversations started since period_start.")
-    messages = serializers.IntegerField(help_text="Messages, both directions, since period_start.")
-
-
 def errors(*statuses: int) -> dict:
     """The error responses of an operation, all in the one error shape."""
     descriptions = {
@@ -195,13 +189,3 @@ class ExportDetailApi(TenantApiView):
     def get(self, request, conversation_id):
         conversation = conversation_or_404(conversation_id)
         return Response(ConversationExportSerializer(conversation).data)
-
-
-class UsageApi(TenantApiView):
-    """Conversations and messages of the tenant this month (UTC)."""
-
-    required_scopes = {"GET": [Scope.USAGE_READ]}
-
-    @extend_schema(operation_id="usage_retrieve", responses={200: UsageSerializer, **errors()})
-    def get(self, request):
-        return Response(UsageSerializer(selectors.usage_this_month()).data)

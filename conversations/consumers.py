@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from chatorical import ratelimit
+from chatorical import plans, ratelimit
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
@@ -193,6 +193,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             text = services.clean_message_text(content.get("text"))
+            if not await plans.policy().visitor_message_allowed(self.tenant):
+                # The plan's messages ran out (with their 10 % of slack): not stored.
+                await self._note("plan_limit_reached")
+                return
             message = await batching.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(

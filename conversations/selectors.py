@@ -1,9 +1,6 @@
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
 from conversations.models import Conversation, Message
 
@@ -76,24 +73,6 @@ def conversation_export_list(*, status: str = "") -> QuerySet[Conversation]:
     if status:
         conversations = conversations.filter(status=status)
     return conversations
-
-
-@dataclass(frozen=True)
-class Usage:
-    period_start: datetime
-    conversations: int
-    messages: int
-
-
-def usage_this_month() -> Usage:
-    """Conversations started and messages sent since the first of the month (UTC); the
-    deep health check's synthetic conversation is not usage."""
-    period_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return Usage(
-        period_start=period_start,
-        conversations=Conversation.objects.filter(created_at__gte=period_start, is_synthetic=False).count(),
-        messages=Message.objects.filter(created_at__gte=period_start, conversation__is_synthetic=False).count(),
-    )
 
 
 def conversation_synthetic_get() -> Conversation | None:

@@ -3,6 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from billing import apis as billing_apis
 from conversations import apis_v2
 from templates_i18n import urls_api as templates_urls
 
@@ -26,6 +27,6 @@ urlpatterns = [
     ),
     path("exports/", apis_v2.ExportListApi.as_view(), name="api-v2-exports"),
     path("exports/<uuid:conversation_id>/", apis_v2.ExportDetailApi.as_view(), name="api-v2-export"),
-    path("usage/", apis_v2.UsageApi.as_view(), name="api-v2-usage"),
+    path("usage/", billing_apis.UsageApi.as_view(), name="api-v2-usage"),
     *templates_urls.urlpatterns,
 ]

@@ -48,6 +48,18 @@ TEMPLATES: dict[str, Entry] = {
         "The previous topic of this conversation was deleted. Latest messages:\n{history}", "history"
     ),
     "claimed_answer": _entry("You now answer this conversation."),
+    # Billing (billing/): the visitor's note when the plan's limit stops a chat, and the
+    # agents' warning in the support group when a limit nears or reaches its end.
+    "plan_limit_reached": _entry(
+        "Our chat cannot take more conversations or messages right now. Please contact us another way."
+    ),
+    "plan_usage_warning": _entry(
+        "Plan usage of {tenant}: {used} of {limit} {limit_name} this period ({percent} %).",
+        "used",
+        "limit",
+        "limit_name",
+        "percent",
+    ),
 }
 
 # UI strings of the widget, delivered by the v2 bootstrap.
@@ -83,6 +95,10 @@ SAMPLE_VALUES = {
     "page_url": "https://example.com/pricing",
     "status": "open",
     "history": "Ada: Hello?\nGrace: Hi Ada, how can I help?",
+    "used": "80",
+    "limit": "100",
+    "limit_name": "conversations",
+    "percent": "80",
 }
 
 

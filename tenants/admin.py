@@ -33,7 +33,8 @@ class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "status", "plan", "default_locale", "created_at"]
     list_filter = ["status", "plan"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["created_at", "updated_at"]
+    # The plan changes on billing's page (plans and usage), which records who and why.
+    readonly_fields = ["plan", "created_at", "updated_at"]
 
 
 @admin.register(Membership)

@@ -92,7 +92,8 @@ def test_the_defaults_are_the_documented_ones(settings):
     }
 
 
-def test_rates_come_from_the_default_then_the_plan_then_the_tenant_then_the_scale(settings):
+def test_rates_come_from_the_default_then_the_plan_then_the_tenant_then_the_scale(settings, db):
+    # The plan multipliers are the billing app's Plan rows (billing/migrations/0002_plans.py).
     settings.RATE_LIMIT_SCALE = 1.0
     free, pro = tenant(), tenant(plan="pro")
     assert ratelimit.rate_for(name="api_key", tenant=free, kind="key").limit == 120
@@ -202,7 +203,7 @@ def test_a_client_that_waits_as_told_is_never_penalised():
     assert 5 <= allowed <= 7  # 2, then 2 more in each following 0.2 s
 
 
-def test_without_a_penalty_retries_while_blocked_are_only_told_the_wait():
+def test_without_a_penalty_retries_while_blocked_are_only_told_the_wait(db):  # db: the plan multiplier
     owner = tenant(api_key={"key": {"limit": 1, "period": 0.1}})
     assert ratelimit.rate_for(name="api_key", tenant=owner, kind="key").max_block == 0
     assert ratelimit.check(name="api_key", tenant=owner, kind="key", value="k").allowed

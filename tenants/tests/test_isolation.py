@@ -12,6 +12,8 @@ from django.contrib import admin
 from django.urls import URLPattern, get_resolver
 
 from audit.models import AuditEntry
+from billing.models import BillingEvent, Subscription
+from billing.services import subscription_link, tenant_plan_set
 from chatorical import tenancy
 from chatorical.tenant_models import TenantOwned
 from conversations.models import Conversation, Message, OutboxEvent
@@ -114,7 +116,8 @@ def test_lists_never_show_the_other_tenant(client, tenant_a, tenant_b, path):
     assert str(tenant_b.conversation.id) not in everything
     assert "tenant-b" not in everything and "of b" not in everything
     if path == "usage/":
-        assert (response.json()["conversations"], response.json()["messages"]) == (1, 2)
+        limits = response.json()["limits"]
+        assert (limits["conversations"]["used"], limits["messages"]["used"]) == (1, 2)
     else:
         assert str(tenant_a.conversation.id) in everything
         assert len(pages) == 1  # A has one conversation: one page of one
@@ -272,8 +275,9 @@ ADMIN_CHANGELISTS = {
     MessageTemplate: "templates_i18n/messagetemplate",
     UiString: "templates_i18n/uistring",
     AuditEntry: "audit/auditentry",
+    BillingEvent: "billing/billingevent",
 }
-ADMIN_SUPERUSER_ONLY = {Membership: "tenants/membership"}
+ADMIN_SUPERUSER_ONLY = {Membership: "tenants/membership", Subscription: "billing/subscription"}
 
 
 def test_every_tenant_owned_admin_has_an_isolation_case():
@@ -298,7 +302,14 @@ def the_row(world, model):
             UiString: lambda: text_set(
                 tenant=world.tenant, kind="ui", key="title", locale="en", text=f"Chat with {world.tenant.slug}"
             ),
+            BillingEvent: lambda: _plan_changed_event(world.tenant),
+            Subscription: lambda: subscription_link(tenant=world.tenant, stripe_customer_id=f"cus_{world.tenant.id}"),
         }[model]()
+
+
+def _plan_changed_event(tenant):
+    tenant_plan_set(tenant=tenant, code="pro", source=BillingEvent.Source.CLI, actor="isolation test")
+    return BillingEvent.objects.get()
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
-"""`manage.py tenant create|list|telegram|retention|rotate-keys`: the operator's tenant commands."""
+"""`manage.py tenant create|list|telegram|retention|rotate-keys`: the operator's tenant
+commands, and those other apps register (tenants/cli.py), such as billing's `plan`."""
+
+import functools
 
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import acting_as, cli_actor
 from chatorical.errors import ApiError
-from tenants import crypto, selectors, services
+from tenants import cli, crypto, selectors, services
 
 
 class Command(BaseCommand):
@@ -46,9 +49,15 @@ class Command(BaseCommand):
         actions.add_parser(
             "rotate-keys", help="Re-encrypt every tenant's secrets with the first key of CHANNEL_CONFIG_KEYS."
         )
+        for subcommand in cli.subcommands():
+            subcommand.add_arguments(actions.add_parser(subcommand.name, help=subcommand.help))
 
     def handle(self, *args, action, **options):
-        handler = getattr(self, f"handle_{action.replace('-', '_')}")
+        registered = {subcommand.name: subcommand for subcommand in cli.subcommands()}
+        if action in registered:
+            handler = functools.partial(registered[action].handle, self)
+        else:
+            handler = getattr(self, f"handle_{action.replace('-', '_')}")
         try:
             with acting_as(cli_actor(f"tenant {action}")):
                 handler(**options)
