@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from billing import selectors
 from billing.models import BillingEvent, Plan, StripeEvent, Subscription, UsageCounter
 from billing.selectors import LimitState, LimitUsage, Period
@@ -47,6 +48,14 @@ def tenant_plan_set(*, tenant: Tenant, code: str, source: str, actor: str = "", 
             to_plan=code,
             detail=reason,
         )
+    audit_record(
+        tenant_id=tenant.pk,
+        action="tenant.plan_set",
+        object_type="tenants.tenant",
+        object_id=tenant.pk,
+        changed_fields=["plan"],
+        detail={"from": previous, "to": code, "source": source},
+    )
     logger.info("tenant %s moved from plan %s to %s (%s %s)", tenant.slug, previous, code, source, actor)
     return tenant
 

@@ -152,3 +152,22 @@ def test_members_see_their_plan_usage_and_history_read_only(client, django_user_
     assert theirs.status_code in (302, 404) and "tenant-b" not in theirs.content.decode()
     assert client.get("/admin/billing/plan/").status_code == 403
     assert client.get("/admin/billing/stripeevent/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_plans_retention_ceiling_bounds_the_tenants_retention(tenant_a):
+    run("tenant", "plan", tenant_a.tenant.slug, "free")
+    with pytest.raises(CommandError, match="at most 30 days"):
+        run("tenant", "retention", tenant_a.tenant.slug, "--days", "60")
+    run("tenant", "retention", tenant_a.tenant.slug, "--days", "30")
+    assert Tenant.objects.get(pk=tenant_a.tenant.pk).retention_days == 30
+
+
+@pytest.mark.django_db
+def test_a_plan_change_is_audited_with_the_field_name_and_the_cli_as_actor(tenant_a):
+    from audit.models import AuditEntry
+
+    run("tenant", "plan", tenant_a.tenant.slug, "pro", "--reason", "upgrade")
+    with tenancy.tenant_context(tenant_a.tenant):
+        entry = AuditEntry.objects.get(action="tenant.plan_set")
+    assert (entry.actor_type, entry.changed_fields, entry.detail["to"]) == ("cli", ["plan"], "pro")
