@@ -57,6 +57,28 @@ SUPPORT_GROUP_ID = env_str("SUPPORT_GROUP_ID")
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
 TELEGRAM_HEADER_SECRET = env_str("TELEGRAM_HEADER_SECRET")
 
+# --- Bot API sandbox (dev) ---------------------------------------------------------------
+# `make run` without BOT_TOKEN starts the strict fake Bot API as a local server
+# (telegram_bridge/sandbox.py, `manage.py telegram_sandbox`) and points the default tenant's
+# bot at it; its support group is the page /dev/support-group/. The token and group are the
+# sandbox's own, not secrets; the header secret is drawn by deploy/run-local.sh per run.
+TELEGRAM_SANDBOX = env_bool("TELEGRAM_SANDBOX", False)
+TELEGRAM_SANDBOX_PORT = env_int("TELEGRAM_SANDBOX_PORT", 4013)
+TELEGRAM_SANDBOX_BOT_TOKEN = "7000000002:SandboxBotTokenForLocalDevelopmentOnly"
+TELEGRAM_SANDBOX_GROUP_ID = -1009000000001
+if TELEGRAM_SANDBOX:
+    if IS_PROD:
+        raise ImproperlyConfigured("TELEGRAM_SANDBOX stands in for Telegram in development; DJANGO_ENV=prod refuses it")
+    if BOT_TOKEN:
+        raise ImproperlyConfigured("TELEGRAM_SANDBOX replaces the bot: unset BOT_TOKEN or TELEGRAM_SANDBOX")
+    if not TELEGRAM_HEADER_SECRET:
+        raise ImproperlyConfigured("TELEGRAM_SANDBOX needs TELEGRAM_HEADER_SECRET (deploy/run-local.sh draws one)")
+    TELEGRAM_API_BASE = f"http://127.0.0.1:{TELEGRAM_SANDBOX_PORT}"
+    BOT_TOKEN = TELEGRAM_SANDBOX_BOT_TOKEN
+    SUPPORT_GROUP_ID = str(TELEGRAM_SANDBOX_GROUP_ID)
+# `manage.py demo` (run by `make run` in dev): the demo tenant, its API key and the admin login.
+DEMO_TENANT_SLUG = "demo"
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PROD else "*")
 PORT = env_int("PORT", 4012)
 
@@ -216,6 +238,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "tenants",
     "conversations",
@@ -223,12 +246,14 @@ INSTALLED_APPS = [
     "templates_i18n",
     "billing",
     "widget_static",
+    "devtools",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "chatorical.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -269,6 +294,22 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- static files: WhiteNoise wherever the app runs without nginx ----------------------------
+# `make run` and the release collect them compressed under hashed names (cached for a year);
+# a checkout where collectstatic has not run (a test run) serves the apps' files as they are.
+# Prod always expects the collected manifest.
+STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
+_STATIC_COLLECTED = IS_PROD or STATIC_MANIFEST.exists()
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if _STATIC_COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not _STATIC_COLLECTED
+
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 # Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
 # from the tenant's allowlist (the default tenant's is WIDGET_ALLOWED_ORIGINS).
@@ -306,6 +347,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/api/v2",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's copies, served as our static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- logging -----------------------------------------------------------------------------

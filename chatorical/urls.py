@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from chatorical import health
 from conversations import admin_v1, apis_widget_v2
@@ -45,10 +47,15 @@ urlpatterns = [
         templates_admin_v1.template_delete,
         name="v1-admin-template",
     ),
+    path("api/v2/docs/", SpectacularSwaggerView.as_view(url_name="api-v2-schema"), name="api-v2-docs"),
+    path("api/v2/redoc/", SpectacularRedocView.as_view(url_name="api-v2-schema"), name="api-v2-redoc"),
     path("api/v2/", include("conversations.urls_api")),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),
 ]
+
+if not settings.IS_PROD:
+    urlpatterns.append(path("", include("devtools.urls")))
 
 handler404 = "chatorical.views.not_found"
 handler500 = "chatorical.views.server_error"
