@@ -1,5 +1,6 @@
 """Settings, read from the environment. See README.md ("Configuration") for every variable."""
 
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -131,6 +132,9 @@ def _redis_url_on_db(url: str, db: int) -> str:
 
 
 _redis_base_url = env_str("REDIS_URL")
+# A DB number in REDIS_URL other than ours is ignored; `manage.py preflight` warns about it.
+_redis_url_db = urlsplit(_redis_base_url).path.strip("/")
+REDIS_URL_IGNORED_DB = int(_redis_url_db) if _redis_url_db.isdigit() and int(_redis_url_db) != REDIS_DB else None
 REDIS_URL = _redis_url_on_db(_redis_base_url, REDIS_DB) if _redis_base_url else ""
 if not REDIS_URL and IS_PROD:
     raise ImproperlyConfigured("REDIS_URL is required in prod")
@@ -292,23 +296,19 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 # --- static files: WhiteNoise wherever the app runs without nginx ----------------------------
 # `make run` and the release collect them compressed under hashed names (cached for a year);
-# a checkout where collectstatic has not run (a test run) serves the apps' files as they are.
-# Prod always expects the collected manifest.
-STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
-_STATIC_COLLECTED = IS_PROD or STATIC_MANIFEST.exists()
+# until collectstatic has run (a test run) the apps' files are served under their own names.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if _STATIC_COLLECTED
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "chatorical.staticfiles.StaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = not _STATIC_COLLECTED
+WHITENOISE_USE_FINDERS = not IS_PROD
+if not (STATIC_ROOT / "staticfiles.json").exists():
+    # WhiteNoise warns that STATIC_ROOT is missing: expected until collectstatic runs.
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 # Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
