@@ -308,7 +308,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not IS_PROD
 if not (STATIC_ROOT / "staticfiles.json").exists():
     # WhiteNoise warns that STATIC_ROOT is missing: expected until collectstatic runs.
-    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+    warnings.filterwarnings("ignore", message="No directory at: ")
 
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 # Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal

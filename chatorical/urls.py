@@ -48,7 +48,11 @@ urlpatterns = [
         name="v1-admin-template",
     ),
     path("api/v2/docs/", SpectacularSwaggerView.as_view(url_name="api-v2-schema"), name="api-v2-docs"),
-    path("api/v2/redoc/", SpectacularRedocView.as_view(url_name="api-v2-schema"), name="api-v2-redoc"),
+    path(
+        "api/v2/redoc/",
+        SpectacularRedocView.as_view(url_name="api-v2-schema", template_name="api_docs/redoc.html"),
+        name="api-v2-redoc",
+    ),
     path("api/v2/", include("conversations.urls_api")),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),
