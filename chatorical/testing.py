@@ -191,7 +191,7 @@ def chromium():
         browser.close()
 
 
-def screenshot(page, name: str):
-    """Saves a screenshot under test-artifacts/ (git-ignored)."""
+def screenshot(page, name: str, **options):
+    """Saves a screenshot under test-artifacts/ (git-ignored); options go to Playwright (full_page=True)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
+    page.screenshot(path=str(ARTIFACTS / name), **options)

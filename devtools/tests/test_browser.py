@@ -51,9 +51,6 @@ def test_the_whole_loop_from_the_front_page(sandbox_deployment, chromium):
     )
     group.locator(".messages .msg.agent", has_text="Hi Ada, Sam here").wait_for(timeout=WAIT_MS)
     screenshot(page, "front-page-whole-loop.png")
-    page.frame_locator("#support-group").locator("body").screenshot(
-        path=str(ROOT / "test-artifacts" / "support-group.png")
-    )
     page.close()
 
 
@@ -103,7 +100,7 @@ def test_a_tenant_staff_member_sees_a_styled_admin(tenant_a, tenant_b, agent_of_
     assert_styled(page)
     transcript = page.locator(".field-transcript").inner_text()
     assert "hello from tenant-a" in transcript and "answer of tenant-a" in transcript
-    screenshot(page, "admin-conversation.png")
+    screenshot(page, "admin-conversation.png", full_page=True)
 
     page.goto(f"{server.url}/admin/conversations/conversation/{tenant_b.conversation.pk}/change/")
     assert "hello from tenant-b" not in page.content()
