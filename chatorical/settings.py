@@ -321,6 +321,8 @@ CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-Id"]
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# A refused CSRF check answers JSON to JSON requests (chatorical/views.py).
+CSRF_FAILURE_VIEW = "chatorical.views.csrf_failure"
 if IS_PROD:
     SECURE_HSTS_SECONDS = 31536000
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -95,3 +95,16 @@ def test_the_support_group_page_is_framed_only_by_our_own_pages(client, settings
     assert response.status_code == 200 and response["X-Frame-Options"] == "SAMEORIGIN"
     assert "csrftoken" in response.cookies
 
+
+
+def test_a_json_call_without_the_csrf_token_gets_a_json_error(settings):
+    settings.TELEGRAM_SANDBOX = True
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/dev/support-group/api/message", {"thread_id": 2, "text": "x"}, "application/json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "csrf_failed"
+
+
+def test_a_form_without_the_csrf_token_still_gets_djangos_page():
+    response = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403 and response["Content-Type"].startswith("text/html")

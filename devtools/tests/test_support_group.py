@@ -72,3 +72,4 @@ def test_the_page_api_refuses_a_request_without_the_csrf_token(sandbox_deploymen
         f"{sandbox_deployment.server.url}/dev/support-group/api/message", json={"thread_id": 2, "text": "x"}
     )
     assert response.status_code == 403
+    assert response.json()["error"]["code"] == "csrf_failed"
