@@ -17,7 +17,8 @@ Tests drive it through Python methods (all thread-safe):
 * inspection: calls, messages, topics, pinned, webhook, callback_answers, wait_for
 
 Everything a test can observe goes through the HTTP interface or these methods;
-the classes below them are internal.
+the classes below them are internal. `make run` serves the same fake as its Bot API
+sandbox (telegram_bridge/sandbox.py).
 """
 
 from __future__ import annotations
