@@ -55,8 +55,9 @@ def database_ensure(db: dict, *, may_create: bool) -> str | None:
     missing and `may_create`. Returns what was done, or None; raises PreflightError."""
     if db["ENGINE"] != "django.db.backends.postgresql":
         return None
-    name, where = db["NAME"], f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
-    create_hint = f"createdb -h {db.get('HOST') or 'localhost'} -p {db.get('PORT') or 5432} -U {db.get('USER') or 'postgres'} {name}"
+    name, host, port = db["NAME"], db.get("HOST") or "localhost", db.get("PORT") or 5432
+    where = f"{host}:{port}"
+    create_hint = f"createdb -h {host} -p {port} -U {db.get('USER') or 'postgres'} {name}"
     try:
         _connect(db, name).close()
         return None
@@ -78,7 +79,8 @@ def database_ensure(db: dict, *, may_create: bool) -> str | None:
 
 
 def redis_check(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=CONNECT_TIMEOUT_SECONDS)
+    timeout = CONNECT_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -46,9 +46,7 @@ def test_the_whole_loop_from_the_front_page(sandbox_deployment, chromium):
     composer = group.locator(".composer input")
     composer.fill("Hi Ada, Sam here. How can I help?")
     composer.press("Enter")
-    customer.locator(f"{W} .msg:not(.pending)", has_text="Hi Ada, Sam here. How can I help?").wait_for(
-        timeout=WAIT_MS
-    )
+    customer.locator(f"{W} .msg:not(.pending)", has_text="Hi Ada, Sam here. How can I help?").wait_for(timeout=WAIT_MS)
     group.locator(".messages .msg.agent", has_text="Hi Ada, Sam here").wait_for(timeout=WAIT_MS)
     screenshot(page, "front-page-whole-loop.png")
     page.close()

@@ -96,7 +96,6 @@ def test_the_support_group_page_is_framed_only_by_our_own_pages(client, settings
     assert "csrftoken" in response.cookies
 
 
-
 def test_a_json_call_without_the_csrf_token_gets_a_json_error(settings):
     settings.TELEGRAM_SANDBOX = True
     client = Client(enforce_csrf_checks=True)
