@@ -75,8 +75,9 @@ def agent_of_a(tenant_a, django_user_model):
     return user
 
 
-def test_a_tenant_staff_member_sees_a_styled_admin(tenant_a, tenant_b, agent_of_a, start_server, collected_static,
-                                                    chromium):  # fmt: skip
+def test_a_tenant_staff_member_sees_a_styled_admin(
+    tenant_a, tenant_b, agent_of_a, start_server, collected_static, chromium
+):
     server = start_server(STATIC_ROOT=collected_static)
 
     page = chromium.new_page(viewport={"width": 1280, "height": 800})
