@@ -20,8 +20,16 @@ def visitor_messages(deployment, started) -> list[dict]:
     return response.json()["messages"]
 
 
-def test_claim_reply_note_and_close_from_the_support_group_page(sandbox_deployment):
+def test_claim_reply_note_and_close_from_the_support_group_page(tenant_a, sandbox_deployment):
     deployment = sandbox_deployment
+    # Another tenant's visitor: the sandbox is the default tenant's bot, so no topic of theirs appears there.
+    other = httpx.post(
+        f"{deployment.server.url}/v2/tenants/tenant-a/conversations",
+        json={"name": "Eve"},
+        headers={"Origin": "https://tenant-a.example"},
+        timeout=10,
+    )
+    assert other.status_code == 201, other.text
     started = httpx.post(f"{deployment.server.url}/v1/start", json={"name": "Ada"}, timeout=10).json()
 
     header = deployment.header("Ada")
@@ -45,6 +53,7 @@ def test_claim_reply_note_and_close_from_the_support_group_page(sandbox_deployme
     deployment.wait_for(lambda: deployment.topic("Ada")["closed"], "the topic to close")
     assert deployment.state()["deliveries"][0]["status"] == 200
     assert all(delivery.get("status") == 200 for delivery in deployment.state()["deliveries"])
+    assert [topic["name"] for topic in deployment.state()["topics"]] == [deployment.topic("Ada")["name"]]
 
 
 def test_a_topic_deleted_in_the_group_is_replaced_when_the_visitor_writes(sandbox_deployment):
