@@ -1,5 +1,6 @@
 """Fixtures shared by every app's tests: tenants, tenant context, a clean Redis prefix."""
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
@@ -7,6 +8,28 @@ from django.conf import settings
 from chatorical import tenancy
 
 pytest_plugins = ["chatorical.testing"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """The test database is dropped at the end even though the socket tests' database
+    threads (channels' executor) still hold connections to it: they are ended first,
+    so the next run starts clean. Only sessions on this run's own test database."""
+    yield
+    from django.db import connection
+
+    with psycopg.connect(
+        host=connection.settings_dict["HOST"],
+        port=connection.settings_dict["PORT"],
+        user=connection.settings_dict["USER"],
+        password=connection.settings_dict["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (connection.settings_dict["NAME"],),
+        )
 
 
 @pytest.fixture(autouse=True, scope="session")

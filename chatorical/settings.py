@@ -1,5 +1,6 @@
 """Settings, read from the environment. See README.md ("Configuration") for every variable."""
 
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -67,6 +68,28 @@ TELEGRAM_HEADER_SECRET = env_str("TELEGRAM_HEADER_SECRET")
 WEBHOOK_SECRET_MIN_CHARS = 32
 if WEBHOOK_SECRET and len(WEBHOOK_SECRET) < WEBHOOK_SECRET_MIN_CHARS:
     raise ImproperlyConfigured(f"WEBHOOK_SECRET must be at least {WEBHOOK_SECRET_MIN_CHARS} characters")
+
+# --- Bot API sandbox (dev) ---------------------------------------------------------------
+# `make run` without BOT_TOKEN starts the strict fake Bot API as a local server
+# (telegram_bridge/sandbox.py, `manage.py telegram_sandbox`) and points the default tenant's
+# bot at it; its support group is the page /dev/support-group/. The token and group are the
+# sandbox's own, not secrets; the header secret is drawn by deploy/run-local.sh per run.
+TELEGRAM_SANDBOX = env_bool("TELEGRAM_SANDBOX", False)
+TELEGRAM_SANDBOX_PORT = env_int("TELEGRAM_SANDBOX_PORT", 4013)
+TELEGRAM_SANDBOX_BOT_TOKEN = "7000000002:SandboxBotTokenForLocalDevelopmentOnly"
+TELEGRAM_SANDBOX_GROUP_ID = -1009000000001
+if TELEGRAM_SANDBOX:
+    if IS_PROD:
+        raise ImproperlyConfigured("TELEGRAM_SANDBOX stands in for Telegram in development; DJANGO_ENV=prod refuses it")
+    if BOT_TOKEN:
+        raise ImproperlyConfigured("TELEGRAM_SANDBOX replaces the bot: unset BOT_TOKEN or TELEGRAM_SANDBOX")
+    if not TELEGRAM_HEADER_SECRET:
+        raise ImproperlyConfigured("TELEGRAM_SANDBOX needs TELEGRAM_HEADER_SECRET (deploy/run-local.sh draws one)")
+    TELEGRAM_API_BASE = f"http://127.0.0.1:{TELEGRAM_SANDBOX_PORT}"
+    BOT_TOKEN = TELEGRAM_SANDBOX_BOT_TOKEN
+    SUPPORT_GROUP_ID = str(TELEGRAM_SANDBOX_GROUP_ID)
+# `manage.py demo` (run by `make run` in dev): the demo tenant, its API key and the admin login.
+DEMO_TENANT_SLUG = "demo"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PROD else "*")
 PORT = env_int("PORT", 4012)
@@ -144,6 +167,9 @@ def _redis_url_on_db(url: str, db: int) -> str:
 
 
 _redis_base_url = env_str("REDIS_URL")
+# A DB number in REDIS_URL other than ours is ignored; `manage.py preflight` warns about it.
+_redis_url_db = urlsplit(_redis_base_url).path.strip("/")
+REDIS_URL_IGNORED_DB = int(_redis_url_db) if _redis_url_db.isdigit() and int(_redis_url_db) != REDIS_DB else None
 # `sentinel://host1:26379,host2:26379/MASTER` reaches the master through Redis Sentinel
 # (chatorical/redis_urls.py); every Redis client below follows it.
 REDIS_SENTINEL = sentinel_target(_redis_base_url, db=REDIS_DB)
@@ -333,6 +359,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "audit",
     "tenants",
@@ -343,6 +370,7 @@ INSTALLED_APPS = [
     "widget_static",
     "lifecycle",
     "deploy",
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -350,6 +378,7 @@ MIDDLEWARE = [
     "chatorical.middleware.RequestIdMiddleware",
     "chatorical.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -393,6 +422,18 @@ STATIC_URL = "static/"
 # Where collectstatic writes; nginx serves it (deploy/nginx/chatorical.conf).
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
+# --- static files: WhiteNoise wherever the app runs without nginx ----------------------------
+# `make run` and the release collect them compressed under hashed names (cached for a year);
+# until collectstatic has run (a test run) the apps' files are served under their own names.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "chatorical.staticfiles.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = not IS_PROD
+if not (STATIC_ROOT / "staticfiles.json").exists():
+    # WhiteNoise warns that STATIC_ROOT is missing: expected until collectstatic runs.
+    warnings.filterwarnings("ignore", message="No directory at: ")
+
 # The v1 widget calls the API from the customer's pages with a bearer token, never cookies.
 # Which origins may is per tenant: tenants/cors.py answers django-cors-headers' signal
 # from the tenant's allowlist (the default tenant's is WIDGET_ALLOWED_ORIGINS).
@@ -404,6 +445,8 @@ CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-Id"]
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# A refused CSRF check answers JSON to JSON requests (chatorical/views.py).
+CSRF_FAILURE_VIEW = "chatorical.views.csrf_failure"
 if IS_PROD:
     SECURE_HSTS_SECONDS = 31536000
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -430,6 +473,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/api/v2",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's copies, served as our static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- backups (deploy/backups.py, `manage.py backup`) ---------------------------------------

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from billing import apis as billing_apis
 from chatorical import health
@@ -47,11 +49,20 @@ urlpatterns = [
         name="v1-admin-template",
     ),
     path("v2/billing/stripe/webhook", billing_apis.stripe_webhook, name="v2-billing-stripe-webhook"),
+    path("api/v2/docs/", SpectacularSwaggerView.as_view(url_name="api-v2-schema"), name="api-v2-docs"),
+    path(
+        "api/v2/redoc/",
+        SpectacularRedocView.as_view(url_name="api-v2-schema", template_name="api_docs/redoc.html"),
+        name="api-v2-redoc",
+    ),
     path("api/v2/", include("conversations.urls_api")),
     path("api/v2/", include("lifecycle.urls_api")),
     path("admin/", admin.site.urls),
     path("metrics", health.metrics, name="metrics"),
 ]
+
+if not settings.IS_PROD:
+    urlpatterns.append(path("", include("devtools.urls")))
 
 handler404 = "chatorical.views.not_found"
 handler500 = "chatorical.views.server_error"

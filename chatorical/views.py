@@ -1,6 +1,6 @@
 """Error pages: JSON on API paths, Django's defaults elsewhere."""
 
-from django.views import defaults
+from django.views import csrf, defaults
 
 from chatorical.errors import error_response
 from chatorical.middleware import API_PATH_RE
@@ -16,3 +16,10 @@ def server_error(request):
     if API_PATH_RE.match(request.path_info):
         return error_response(500, "internal_error", "Something went wrong on our side.")
     return defaults.server_error(request)
+
+
+def csrf_failure(request, reason=""):
+    """JSON for API paths and JSON requests (the dev pages' calls), Django's page for forms."""
+    if API_PATH_RE.match(request.path_info) or request.content_type == "application/json":
+        return error_response(403, "csrf_failed", f"CSRF check failed: {reason}")
+    return csrf.csrf_failure(request, reason)

@@ -5,15 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 PORT="${PORT:-4012}"
+export PORT
+# Runtime files (beat's schedule, the dev admin login, the embedded database) live here, ignored by git.
+mkdir -p var
 
+# Stops at once, naming the problem, if PostgreSQL or Redis cannot be used; creates a missing dev database.
+$BIN/python manage.py preflight
 $BIN/python manage.py migrate --noinput
-$BIN/python manage.py shell -c '
-from django.conf import settings
-for line in settings.EMBEDDED_DEFAULTS:
-    print(f"embedded default -> {line}")
-if settings.EMBEDDED_DEFAULTS:
-    print("Set DATABASE_URL and REDIS_URL to run on PostgreSQL and Redis.")
-'
+# The admin's styles and the API docs' assets, compressed under hashed names (served by WhiteNoise).
+$BIN/python manage.py collectstatic --noinput --verbosity 0
 
 # The worker is restarted whenever it exits, whatever the cause (a broker it could not
 # ride out, a crash): nothing is lost, events wait in PostgreSQL for the outbox sweep.
@@ -22,7 +22,7 @@ supervise_worker() {
   local child=""
   trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; exit 0' INT TERM
   while true; do
-    $BIN/celery -A chatorical worker --beat --loglevel INFO --concurrency 2 &
+    $BIN/celery -A chatorical worker --beat --schedule var/celerybeat-schedule --loglevel INFO --concurrency 2 &
     child=$!
     wait "$child" && status=0 || status=$?
     echo "celery worker exited (status $status); restarting in ${WORKER_RESTART_SECONDS} s" >&2
@@ -30,11 +30,27 @@ supervise_worker() {
   done
 }
 
+# --- Bot API sandbox: with no bot configured, a local stand-in for Telegram (dev only) ---
+sandbox_pid=""
 worker_pid=""
+trap '[ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null; [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null; wait' EXIT INT TERM
+if [ -z "${BOT_TOKEN:-}" ] && [ "${DJANGO_ENV:-dev}" = "dev" ]; then
+  export TELEGRAM_SANDBOX=1
+  # The webhook's header secret, drawn per run: the sandbox sends it with every update.
+  TELEGRAM_HEADER_SECRET="${TELEGRAM_HEADER_SECRET:-$($BIN/python -c 'import secrets; print(secrets.token_urlsafe(32))')}"
+  export TELEGRAM_HEADER_SECRET
+  $BIN/python manage.py telegram_sandbox &
+  sandbox_pid=$!
+fi
+
+if [ "${DJANGO_ENV:-dev}" = "dev" ]; then
+  # Creates the admin login and the demo tenant once; `manage.py demo` resets them.
+  $BIN/python manage.py demo --keep
+fi
+
 if [ -n "${REDIS_URL:-}" ]; then
   supervise_worker &
   worker_pid=$!
-  trap '[ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null; wait' EXIT INT TERM
 fi
 
 echo "Chatorical on http://127.0.0.1:${PORT}/ (widget: /widget.js)"

@@ -17,7 +17,8 @@ Tests drive it through Python methods (all thread-safe):
 * inspection: calls, messages, topics, pinned, webhook, callback_answers, wait_for
 
 Everything a test can observe goes through the HTTP interface or these methods;
-the classes below them are internal.
+the classes below them are internal. `make run` serves the same fake as its Bot API
+sandbox (telegram_bridge/sandbox.py).
 """
 
 from __future__ import annotations
@@ -953,12 +954,14 @@ class FakeBotApi(TelegramBehaviour):
 
     # ------------------------------------------------------------ server lifecycle
 
-    def start(self) -> FakeBotApi:
+    def start(self, port: int = 0, handler_base: type[RequestHandler] | None = None) -> FakeBotApi:
+        """Serves on 127.0.0.1:`port` (a free one by default); `handler_base` adds routes
+        beside the Bot API's (the dev sandbox's page API)."""
         if self._server is not None:
             return self
-        handler = type("FakeBotApiHandler", (_RequestHandler,), {"fake": self})
+        handler = type("FakeBotApiHandler", (handler_base or RequestHandler,), {"fake": self})
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         # A short poll interval keeps stop() (and so every test's teardown) fast.
         self._thread = threading.Thread(
@@ -1246,6 +1249,11 @@ class FakeBotApi(TelegramBehaviour):
             chat = self._chat(chat_id)
             return copy.deepcopy(chat.messages[chat.pinned[-1]]) if chat.pinned else None
 
+    def pinned_ids(self, chat_id: int) -> list[int]:
+        """Ids of every message still pinned in the chat, oldest pin first."""
+        with self._lock:
+            return list(self._chat(chat_id).pinned)
+
     def webhook(self, token: str | None = None) -> dict | None:
         """The webhook as set (secret_token included), or None."""
         with self._lock:
@@ -1359,7 +1367,7 @@ def _without_reply(message: dict) -> dict:
 _PATH = re.compile(r"/bot([^/]+)/([^/]*)")
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(BaseHTTPRequestHandler):
     """Moves bytes between HTTP and FakeBotApi.handle; `fake` is set per server."""
 
     fake: FakeBotApi

@@ -10,7 +10,6 @@ Screenshots go to test-artifacts/. Without Chromium these tests fail, saying so.
 """
 
 import functools
-import os
 import re
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,22 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from chatorical.testing import ROOT, WorkerProcess
+from chatorical.testing import WorkerProcess, screenshot
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 HOST_PAGES = Path(__file__).resolve().parent.parent / "testing"
 HEADER_SECRET = "browser-test-header-secret"
 AGENT = {"id": 4242, "is_bot": False, "first_name": "Grace", "username": "grace"}
@@ -46,22 +34,6 @@ WAIT_MS = 30_000
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def chromium():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"Chromium is missing at {CHROMIUM}: `apt-get install -y chromium chromium-driver` (.ci/run does it)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the Python package playwright is missing: `pip install -r requirements.txt`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -154,11 +126,6 @@ def deployment(default_tenant, fake_bot_api, start_server, tmp_path, host_site):
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def screenshot(page, name: str):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
 
 
 def log_texts(page, item: str) -> list[str]:
