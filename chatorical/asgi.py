@@ -7,7 +7,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 
+from chatorical import metrics  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+
+metrics.process_started()
 
 application = ProtocolTypeRouter(
     {

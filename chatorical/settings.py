@@ -308,6 +308,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- observability (chatorical/metrics.py, chatorical/tracing.py) ---------------------------
+# The `tenant` label of metrics: the tenant's slug, one value "all", or none (very large
+# deployments). Tracing is configured by the standard OTEL_* variables, see README.
+METRICS_TENANT_LABEL = env_choice("METRICS_TENANT_LABEL", "slug", ("slug", "all", "none"))
+
 # --- logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -157,3 +157,19 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
+    """The samples of a /metrics page, keyed by (sample name, its labels as a frozenset)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def metric_value(exposition: str, name: str, **labels) -> float:
+    """One sample of a /metrics page; 0 when the series does not exist (yet)."""
+    return metric_samples(exposition).get((name, frozenset(labels.items())), 0.0)

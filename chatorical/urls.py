@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from chatorical import health
+from chatorical import health, metrics
 from conversations import admin_v1, apis_widget_v2
 from conversations import apis as conversation_apis
 from telegram_bridge import apis as telegram_apis
@@ -47,7 +47,7 @@ urlpatterns = [
     ),
     path("api/v2/", include("conversations.urls_api")),
     path("admin/", admin.site.urls),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
 ]
 
 handler404 = "chatorical.views.not_found"

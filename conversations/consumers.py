@@ -18,7 +18,8 @@ from chatorical import ratelimit
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
 from chatorical.tenancy import run_for_tenant
-from conversations import batching, realtime, selectors, services
+from chatorical.metrics import tenant_label
+from conversations import batching, metrics, realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
@@ -57,6 +58,8 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         self.group = realtime.conversation_group(conversation.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.tenant_label = tenant_label(self.tenant.slug)
+        metrics.OPEN_SOCKETS.labels(tenant=self.tenant_label).inc()
         await self._opening()
 
     async def dispatch(self, message):
@@ -70,6 +73,9 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code):
+        if hasattr(self, "tenant_label"):  # accepted and counted as open
+            metrics.OPEN_SOCKETS.labels(tenant=self.tenant_label).dec()
+            metrics.SOCKET_CLOSES.labels(tenant=self.tenant_label, code=metrics.close_code_label(code)).inc()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

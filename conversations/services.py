@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from chatorical import tenancy
 from chatorical.errors import ApiError
-from conversations import realtime
+from conversations import metrics, realtime
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import event_record, wake_on_commit
 
@@ -58,6 +58,9 @@ def conversation_start(
         tenant=tenant, visitor_name=visitor_name, locale=locale, page_url=page_url, is_synthetic=is_synthetic
     )
     event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_STARTED)
+    if not is_synthetic:
+        label = metrics.tenant_label(tenant.slug)
+        transaction.on_commit(lambda: metrics.CONVERSATIONS_STARTED.labels(tenant=label).inc())
     return conversation
 
 
@@ -110,12 +113,15 @@ def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Me
     loop themselves rather than hold a database thread while the loop does it."""
     messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
     stored = _messages_store(messages)
+    tenant = tenancy.require_tenant()
+    directions = [message.direction for message in stored if message is not None]
+    transaction.on_commit(lambda: metrics.messages_stored(tenant_slug=tenant.slug, directions=directions))
     woken = {
         message.conversation_id
         for message in stored
         if message is not None and _event_status(message.telegram_message_id) == OutboxEvent.Status.PENDING
     }
-    wake_on_commit(tenant_id=tenancy.require_tenant().id, conversation_ids=woken)
+    wake_on_commit(tenant_id=tenant.id, conversation_ids=woken)
     if fan_out:
         for message in stored:
             if message is not None:

@@ -15,6 +15,12 @@ if settings.EMBEDDED_DEFAULTS:
     print("Set DATABASE_URL and REDIS_URL to run on PostgreSQL and Redis.")
 '
 
+# The worker's prefork children and daphne count into one directory; daphne's /metrics
+# serves their sum (chatorical/metrics.py). Emptied at start: old processes' files are stale.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 worker_pid=""
 if [ -n "${REDIS_URL:-}" ]; then
   $BIN/celery -A chatorical worker --beat --loglevel INFO --concurrency 2 &

@@ -13,9 +13,10 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chatorical import ratelimit, tenancy
-from chatorical.errors import error_response
+from chatorical.errors import ApiError, api_error_response, error_response
 from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
+from telegram_bridge import metrics
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.tasks import telegram_updates_process
 from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret
@@ -23,6 +24,19 @@ from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret
 logger = logging.getLogger(__name__)
 
 OK = {"ok": True}
+
+
+def _answer(request, tenant):
+    """_receive, with its answer counted by status."""
+    try:
+        response = _receive(request, tenant)
+    except ApiError as exc:
+        response = api_error_response(exc)
+    except Exception:
+        metrics.webhook_answered(tenant_slug=tenant.slug, status=500)
+        raise
+    metrics.webhook_answered(tenant_slug=tenant.slug, status=response.status_code)
+    return response
 
 
 def _receive(request, tenant):
@@ -56,7 +70,7 @@ def _receive(request, tenant):
 @allow_methods("POST")
 @default_tenant_view
 def v1_webhook(request):
-    return _receive(request, request.tenant)
+    return _answer(request, request.tenant)
 
 
 @csrf_exempt
@@ -64,6 +78,7 @@ def v1_webhook(request):
 def v2_webhook(request, webhook_secret):
     tenant = tenant_for_webhook_secret(webhook_secret)
     if tenant is None:
+        metrics.WEBHOOK_RESPONSES.labels(tenant=metrics.UNKNOWN_TENANT, status="404").inc()
         return error_response(404, "not_found", "No such webhook.")
     with tenancy.tenant_context(tenant):
-        return _receive(request, tenant)
+        return _answer(request, tenant)

@@ -7,3 +7,8 @@ class TelegramBridgeConfig(AppConfig):
     def ready(self):
         # Registers the outbox handlers of the Telegram side.
         from telegram_bridge import handlers  # noqa: F401
+
+        from chatorical.metrics import scrape_collector
+        from telegram_bridge.metrics import collect_bot_problems
+
+        scrape_collector(collect_bot_problems)
