@@ -115,9 +115,10 @@ def start_server():
 
 
 class WorkerProcess:
-    """A real Celery worker (with beat, for the sweeps) in its own process group."""
+    """A real Celery worker (with beat, for the sweeps) in its own process group; the solo
+    pool unless `pool="prefork"` (two children)."""
 
-    def __init__(self, tmp_path: Path, **env_overrides):
+    def __init__(self, tmp_path: Path, *, pool: str = "solo", **env_overrides):
         self.log_path = tmp_path / f"celery-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -130,7 +131,8 @@ class WorkerProcess:
                 "worker",
                 "--beat",
                 "--pool",
-                "solo",
+                pool,
+                *(["--concurrency", "2"] if pool == "prefork" else []),
                 "--loglevel",
                 "INFO",
                 "--schedule",
@@ -173,3 +175,63 @@ def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
 def metric_value(exposition: str, name: str, **labels) -> float:
     """One sample of a /metrics page; 0 when the series does not exist (yet)."""
     return metric_samples(exposition).get((name, frozenset(labels.items())), 0.0)
+
+
+class PrometheusProcess:
+    """Debian's Prometheus (package prometheus) with deploy/prometheus/prometheus.yml, its
+    alert rules, scraping `targets` every second with the service token as bearer."""
+
+    def __init__(self, tmp_path: Path, targets: list[str]):
+        import yaml
+
+        config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+        config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / rule) for rule in config["rule_files"]]
+        token_file = tmp_path / "metrics-token"
+        token_file.write_text(settings.SERVICE_TOKEN)
+        [job] = config["scrape_configs"]
+        job["authorization"]["credentials_file"] = str(token_file)
+        job["static_configs"] = [{"targets": targets}]
+        config_path = tmp_path / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / "prometheus.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"prometheus did not become ready: {self.log_path.read_text()[-2000:]}")
+
+    def query(self, expr: str) -> dict:
+        """The API's answer to an instant query: `status`, and `data` or `error`."""
+        return httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+
+    def get(self, path: str) -> dict:
+        return httpx.get(f"{self.url}{path}", timeout=10).json()
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()

@@ -66,7 +66,8 @@ def webhook_answered(*, tenant_slug: str, status: int) -> None:
 
 
 def collect_bot_problems() -> list:
-    """1 for each active tenant whose bot has a problem a human must fix, as /ready reports it."""
+    """1 for each active tenant whose bot has a problem a human must fix, as /ready reports
+    it (`kind` names it); 0 without a kind for the others, so a quiet tenant still has data."""
     from telegram_bridge.bridge import bot_problems
     from tenants.models import Tenant
 
@@ -76,6 +77,12 @@ def collect_bot_problems() -> list:
         labels=["tenant", "kind"],
     )
     slugs = dict(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", "slug"))
-    for tenant_id, problem in bot_problems(list(slugs)).items():
-        problems.add_metric([tenant_label(slugs[tenant_id]), problem.split(":", 1)[0]], 1)
+    found = bot_problems(list(slugs))
+    series: dict[tuple[str, str], int] = {}
+    for tenant_id, slug in slugs.items():
+        problem = found.get(tenant_id)
+        key = (tenant_label(slug), problem.split(":", 1)[0] if problem else "")
+        series[key] = max(series.get(key, 0), 1 if problem else 0)
+    for labels, value in series.items():
+        problems.add_metric(list(labels), value)
     return [problems]
