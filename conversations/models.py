@@ -35,6 +35,8 @@ class Conversation(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "updated_at"], name="conv_tenant_updated"),
             models.Index(fields=["tenant", "status"], name="conv_tenant_status"),
+            # Conversations started per day (the admin's report).
+            models.Index(fields=["tenant", "created_at"], name="conv_tenant_created"),
         ]
         constraints = [
             models.UniqueConstraint(
