@@ -14,9 +14,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chatorical import ratelimit
+from chatorical import ratelimit, tracing
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
+from chatorical.logs import request_id_var
+from chatorical.middleware import request_id_for
 from chatorical.tenancy import run_for_tenant
 from chatorical.metrics import tenant_label
 from conversations import batching, metrics, realtime, selectors, services
@@ -48,10 +50,17 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation
 
     async def connect(self):
+        # The socket's handlers all run in this task: its log lines carry the handshake's id.
+        request_id_var.set(request_id_for(_header(self.scope, b"x-request-id")))
+        with tracing.span("ws connect"):
+            await self._connect()
+
+    async def _connect(self):
         conversation = await self._authorize()
         if conversation is None:
             await self.close()
             return
+        tracing.tenant_mark(self.tenant.slug)
         if not await self._connect_allowed():
             return
         self.conversation = conversation
@@ -153,7 +162,13 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         # A socket accepted only to be told why it closes has no conversation; its frames go.
-        if not hasattr(self, "conversation") or not await self._frame_allowed():
+        if not hasattr(self, "conversation"):
+            return
+        with tracing.span("ws frame", tenant=self.tenant.slug):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data):
+        if not await self._frame_allowed():
             return
         if text_data is None:
             await self._error("error_binary_frame", "Send JSON text frames.")
@@ -174,7 +189,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             message = await batching.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(
-                    conversation=self.conversation, direction=Message.Direction.INBOUND, text=text
+                    conversation=self.conversation,
+                    direction=Message.Direction.INBOUND,
+                    text=text,
+                    traceparent=tracing.traceparent(),
                 ),
             )
         except ApiError as exc:
@@ -195,7 +213,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(realtime.info_note_event(text=text, key=key or template))
 
     async def conversation_event(self, message):
-        event = message["event"]
+        with tracing.span("ws send", parent=message.get("traceparent", ""), tenant=self.tenant.slug):
+            await self._send_event(message["event"])
+
+    async def _send_event(self, event: dict):
         await self.send_json(self.shape(event))
         if event.get("type") == "conversation_closed":
             await self.close()

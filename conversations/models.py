@@ -108,6 +108,9 @@ class OutboxEvent(TenantOwned):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The W3C trace context of the change that recorded it (chatorical/tracing.py), so the
+    # worker's handling joins the same trace; empty when tracing is off.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

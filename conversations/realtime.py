@@ -13,6 +13,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from chatorical import tracing
+
 logger = logging.getLogger(__name__)
 
 EVENT_HANDLER_TYPE = "conversation.event"
@@ -54,8 +56,13 @@ def broadcast_on_commit(conversation_id, event: dict) -> None:
 
 
 def group_message(event: dict) -> dict:
-    """The channel-layer message that carries `event` to the consumers of a group."""
-    return {"type": EVENT_HANDLER_TYPE, "event": event}
+    """The channel-layer message that carries `event` to the consumers of a group, with
+    the trace it belongs to when tracing is on."""
+    message = {"type": EVENT_HANDLER_TYPE, "event": event}
+    parent = tracing.traceparent()
+    if parent:
+        message["traceparent"] = parent
+    return message
 
 
 SEND_TIMEOUT_SECONDS = 5

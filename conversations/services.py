@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chatorical import tenancy
+from chatorical import tenancy, tracing
 from chatorical.errors import ApiError
 from conversations import metrics, realtime
 from conversations.models import Conversation, Message, OutboxEvent
@@ -73,6 +73,9 @@ class NewMessage:
     text: str
     agent_name: str = ""
     telegram_message_id: int | None = None
+    # The trace the message belongs to, when it is not the current one (a socket's
+    # messages are stored in a batch, outside their frames' spans).
+    traceparent: str = ""
 
 
 def conversation_closed_error() -> ApiError:
@@ -147,10 +150,10 @@ WITH bumped AS (
 ), event AS (
     INSERT INTO {event}
         (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at,
-        processed_at)
+        processed_at, traceparent)
     SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id),
         %(event_status)s, 0, clock_timestamp(), '', clock_timestamp(),
-        CASE WHEN %(event_status)s = %(done)s THEN clock_timestamp() END
+        CASE WHEN %(event_status)s = %(done)s THEN clock_timestamp() END, %(traceparent)s
     FROM message
 )
 SELECT id, seq, created_at FROM message
@@ -198,6 +201,7 @@ def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
         "event_status": _event_status(new.telegram_message_id),
         "done": OutboxEvent.Status.DONE,
         "closed": Conversation.Status.CLOSED,
+        "traceparent": new.traceparent or tracing.traceparent(),
     }
 
 
@@ -254,6 +258,7 @@ def _message_store_portable(*, tenant_id: int, new: NewMessage) -> Message | Non
         status=status,
         available_at=timezone.now(),
         processed_at=timezone.now() if status == OutboxEvent.Status.DONE else None,
+        traceparent=new.traceparent or tracing.traceparent(),
     )
     return message
 

@@ -15,7 +15,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from chatorical import tenancy
+from chatorical import tenancy, tracing
 from chatorical.metrics import tenant_label
 from conversations.metrics import OUTBOX_EVENTS
 from conversations.models import OutboxEvent
@@ -73,8 +73,9 @@ def _handle(event: OutboxEvent) -> None:
     # the transaction, goes back to this savepoint.
     savepoint = transaction.savepoint()
     try:
-        for handler in handlers_for(event.kind):
-            handler(event)
+        with tracing.span(f"outbox {event.kind}", parent=event.traceparent, attempt=event.attempts + 1):
+            for handler in handlers_for(event.kind):
+                handler(event)
     except DatabaseError as exc:
         transaction.savepoint_rollback(savepoint)
         transaction.set_rollback(False)

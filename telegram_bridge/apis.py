@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatorical import ratelimit, tenancy
+from chatorical import ratelimit, tenancy, tracing
 from chatorical.errors import ApiError, api_error_response, error_response
 from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
@@ -59,7 +59,9 @@ def _receive(request, tenant):
         return JsonResponse(OK)
     try:
         with transaction.atomic():
-            TelegramUpdate.objects.create(tenant=tenant, update_id=update_id, payload=update)
+            TelegramUpdate.objects.create(
+                tenant=tenant, update_id=update_id, payload=update, traceparent=tracing.traceparent()
+            )
             transaction.on_commit(lambda: telegram_updates_process.delay(tenant_id=tenant.id))
     except IntegrityError:
         logger.info("telegram update %s seen before; ignored", update_id)

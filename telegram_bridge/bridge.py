@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import transaction
 
+from chatorical import tracing
 from conversations.models import Conversation
 from conversations.tasks import RetryLater
 from telegram_bridge import client as tg
@@ -89,7 +90,7 @@ class Bridge:
         return result
 
     def _call_measured(self, method: str, params: dict):
-        with call_measured(tenant_slug=self.tenant.slug, method=method):
+        with tracing.span(f"telegram {method}"), call_measured(tenant_slug=self.tenant.slug, method=method):
             return self.client.call(method, **params)
 
     def post(self, *, chat_id: int, thread_id: int, text: str, **extra) -> int:
