@@ -235,3 +235,77 @@ class PrometheusProcess:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP trace receiver on a free loopback port: what the processes under test
+    export with the SDK's real exporter (OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url) lands in
+    `spans`, each a dict of service, name, trace_id, span_id, parent_span_id, attributes."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        self.spans: list[dict] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver._add(request)
+                body = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _add(self, request) -> None:
+        from google.protobuf.json_format import MessageToDict
+
+        spans = []
+        for resource_spans in request.resource_spans:
+            resource = {kv.key: MessageToDict(kv.value) for kv in resource_spans.resource.attributes}
+            service = next(iter(resource.get("service.name", {}).values()), "")
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    spans.append(
+                        {
+                            "service": service,
+                            "name": span.name,
+                            "trace_id": span.trace_id.hex(),
+                            "span_id": span.span_id.hex(),
+                            "parent_span_id": span.parent_span_id.hex(),
+                            "attributes": {
+                                kv.key: next(iter(MessageToDict(kv.value).values()), None) for kv in span.attributes
+                            },
+                        }
+                    )
+        with self._lock:
+            self.spans.extend(spans)
+
+    def named(self, name: str, **attributes) -> list[dict]:
+        with self._lock:
+            return [
+                span
+                for span in self.spans
+                if span["name"] == name and all(span["attributes"].get(k) == v for k, v in attributes.items())
+            ]
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()

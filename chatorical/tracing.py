@@ -67,13 +67,38 @@ def configure(*, exporter=None) -> bool:
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    DjangoInstrumentor().instrument()
+    DjangoInstrumentor().instrument(response_hook=_path_redacted)
     CeleryInstrumentor().instrument()
     PsycopgInstrumentor().instrument()
     RedisInstrumentor().instrument()
-    HTTPXClientInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument(request_hook=_url_redacted)
     _tracer = trace.get_tracer("chatorical")
     return True
+
+
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.path")
+
+
+def _path_redacted(span, request, response) -> None:
+    """A path may hold a conversation id (the v2 widget's capability): request spans keep
+    the route's pattern instead, e.g. v2/tenants/<slug:tenant_slug>/conversations/<str:conversation_id>/token."""
+    if not span.is_recording():
+        return
+    match = request.resolver_match
+    route = f"/{match.route}" if match is not None else "unmatched"
+    for attribute in _URL_ATTRIBUTES:
+        if attribute in span.attributes:
+            span.set_attribute(attribute, route)
+
+
+def _url_redacted(span, request) -> None:
+    """A Bot API URL holds the bot's token: spans keep the URL with the token masked."""
+    from chatorical.logs import redact
+
+    url = redact(str(request.url))
+    for attribute in _URL_ATTRIBUTES:
+        if span.is_recording() and attribute in span.attributes:
+            span.set_attribute(attribute, url)
 
 
 def _service_name() -> str:

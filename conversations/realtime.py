@@ -52,7 +52,9 @@ def conversation_closed_event() -> dict:
 
 
 def broadcast_on_commit(conversation_id, event: dict) -> None:
-    transaction.on_commit(lambda: broadcast(conversation_id, event))
+    # Built now: it takes along the trace of the change, which has ended by the commit.
+    message = group_message(event)
+    transaction.on_commit(lambda: broadcast(conversation_id, message))
 
 
 def group_message(event: dict) -> dict:
@@ -86,9 +88,10 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         return _sender
 
 
-def broadcast(conversation_id, event: dict) -> None:
+def broadcast(conversation_id, message: dict) -> None:
+    """Sends a group_message to every socket of the conversation."""
     layer = get_channel_layer()
-    group, message = conversation_group(conversation_id), group_message(event)
+    group = conversation_group(conversation_id)
     try:
         if isinstance(layer, InMemoryChannelLayer):
             # Its queues belong to the server's own loop, which async_to_sync finds.
