@@ -78,25 +78,34 @@ class ServerProcess:
         self._wait_healthy()
 
     def _wait_healthy(self, timeout: float = 20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"daphne did not become healthy: {self.log_path.read_text()[-2000:]}")
+        wait_answering(self.process, f"{self.url}/health", self.log_path, timeout=timeout)
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         self._log.close()
+
+
+def wait_answering(process: subprocess.Popen, url: str, log_path: Path, *, timeout: float) -> None:
+    """Waits until `url` answers 200, or fails with the end of the process's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer: {log_path.read_text()[-2000:]}")
+
+
+def terminate(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture
@@ -208,17 +217,7 @@ class PrometheusProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus did not become ready: {self.log_path.read_text()[-2000:]}")
+        wait_answering(self.process, f"{self.url}/-/ready", self.log_path, timeout=30)
 
     def query(self, expr: str) -> dict:
         """The API's answer to an instant query: `status`, and `data` or `error`."""
@@ -228,13 +227,19 @@ class PrometheusProcess:
         return httpx.get(f"{self.url}{path}", timeout=10).json()
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         self._log.close()
+
+
+async def eventually(predicate, *, timeout: float = 60.0, interval: float = 0.3):
+    """Polls the blocking `predicate` (in a thread) until it returns something truthy; returns it."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not (result := await asyncio.to_thread(predicate)):
+        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
+        await asyncio.sleep(interval)
+    return result
 
 
 class OtlpReceiver:

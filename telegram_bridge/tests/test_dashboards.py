@@ -13,9 +13,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatorical import tenancy
-from chatorical.testing import ROOT, PrometheusProcess, WorkerProcess
+from chatorical.testing import ROOT, PrometheusProcess, WorkerProcess, eventually
 from conversations.models import Conversation
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, processes_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -52,14 +52,6 @@ def receive(socket, timeout=20):
     return asyncio.wait_for(socket.recv(), timeout)
 
 
-async def until(predicate, timeout=60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := await asyncio.to_thread(predicate)):
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.5)
-    return result
-
-
 def conversation_row(conversation_id) -> Conversation:
     with tenancy.cross_tenant("test: read the conversation the processes wrote"):
         return Conversation.objects.get(pk=conversation_id)
@@ -74,7 +66,7 @@ async def converse(server, fake):
             assert json.loads(await receive(socket))["key"] == "welcome"
             await socket.send(json.dumps({"type": "message", "text": "where is my order?"}))
             assert json.loads(await receive(socket))["text"] == "where is my order?"
-            await until(lambda: any(m["text"] == "where is my order?" for m in fake.messages(DEFAULT_CHAT_ID)))
+            await eventually(lambda: any(m["text"] == "where is my order?" for m in fake.messages(DEFAULT_CHAT_ID)))
 
             conversation = await database_sync_to_async(conversation_row)(started["conversation_id"])
             webhook = {"X-Telegram-Bot-Api-Secret-Token": HEADER_SECRET}
@@ -101,17 +93,7 @@ async def test_every_dashboard_query_has_data_and_every_rule_evaluates(telegram,
         queue.delete(*stale)
     multiprocess_dir = tmp_path / "metrics"
     multiprocess_dir.mkdir()
-    env = {
-        "TELEGRAM_API_BASE": telegram.base_url,
-        "BOT_TOKEN": settings.BOT_TOKEN,
-        "SUPPORT_GROUP_ID": settings.SUPPORT_GROUP_ID,
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
-        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 10000,
-        "TELEGRAM_BOT_POSTS_PER_SECOND": 10000,
-        "OUTBOX_SWEEP_SECONDS": 1,
-        "PROMETHEUS_MULTIPROC_DIR": multiprocess_dir,
-    }
+    env = processes_env(telegram, OUTBOX_SWEEP_SECONDS=1, PROMETHEUS_MULTIPROC_DIR=multiprocess_dir)
     server = start_server(**env)
     worker = WorkerProcess(tmp_path, pool="prefork", **env)
     prometheus = PrometheusProcess(tmp_path, targets=[f"127.0.0.1:{server.port}"])
@@ -124,7 +106,7 @@ async def test_every_dashboard_query_has_data_and_every_rule_evaluates(telegram,
             result = prometheus.query('sum(chatorical_telegram_calls_total{tenant="default",outcome="ok"})')
             return result["data"]["result"] and float(result["data"]["result"][0]["value"][1]) >= 3
 
-        await until(telegram_calls)
+        await eventually(telegram_calls)
 
         missing = {}
         for title, expr in dashboard_queries():
@@ -134,7 +116,7 @@ async def test_every_dashboard_query_has_data_and_every_rule_evaluates(telegram,
                 assert answer["status"] == "success", (title, answer)
                 continue
             try:
-                await until(lambda query=query: prometheus.query(query)["data"]["result"], timeout=30)
+                await eventually(lambda query=query: prometheus.query(query)["data"]["result"], timeout=30)
             except AssertionError:
                 missing[title] = query
         assert not missing, f"dashboard queries without data: {missing}"
@@ -148,7 +130,7 @@ async def test_every_dashboard_query_has_data_and_every_rule_evaluates(telegram,
             rules = [rule for group in groups for rule in group["rules"]]
             return rules if all(rule["lastEvaluation"] > "0001-01-01T00:00:00Z" for rule in rules) else None
 
-        rules = await until(rules_evaluated, timeout=30)
+        rules = await eventually(rules_evaluated, timeout=30)
         assert {rule["name"] for rule in rules} == {alert for alert, _ in alert_expressions()}
         assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
     finally:

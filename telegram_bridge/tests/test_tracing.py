@@ -11,9 +11,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatorical import tenancy
-from chatorical.testing import OtlpReceiver, WorkerProcess
+from chatorical.testing import OtlpReceiver, WorkerProcess, eventually
 from conversations.models import Conversation
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, processes_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -25,14 +25,6 @@ def receiver():
     otlp = OtlpReceiver()
     yield otlp
     otlp.close()
-
-
-async def until(predicate, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := predicate()):
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.2)
-    return result
 
 
 def receive(socket):
@@ -53,17 +45,7 @@ def conversation_row(conversation_id) -> Conversation:
 
 async def test_traces_follow_a_message_both_ways(telegram, start_server, tmp_path, receiver):
     telegram.set_limits(group_per_minute=None, bot_per_second=None)
-    env = {
-        "TELEGRAM_API_BASE": telegram.base_url,
-        "BOT_TOKEN": settings.BOT_TOKEN,
-        "SUPPORT_GROUP_ID": settings.SUPPORT_GROUP_ID,
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
-        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 10000,
-        "TELEGRAM_BOT_POSTS_PER_SECOND": 10000,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-        "OTEL_BSP_SCHEDULE_DELAY": 100,
-    }
+    env = processes_env(telegram, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_BSP_SCHEDULE_DELAY=100)
     server = start_server(OTEL_SERVICE_NAME="daphne", **env)
     worker = WorkerProcess(tmp_path, pool="prefork", OTEL_SERVICE_NAME="worker", **env)
     try:
@@ -74,15 +56,15 @@ async def test_traces_follow_a_message_both_ways(telegram, start_server, tmp_pat
             assert history.status_code == 200
             async with websockets.connect(f"{server.ws_url}/v1/ws?token={started['token']}") as socket:
                 assert json.loads(await receive(socket))["key"] == "welcome"
-                await until(lambda: telegram.topics(DEFAULT_CHAT_ID))
+                await eventually(lambda: telegram.topics(DEFAULT_CHAT_ID))
 
                 # Widget -> Telegram.
                 await socket.send(json.dumps({"type": "message", "text": SECRET_TEXT}))
                 assert json.loads(await receive(socket))["text"] == SECRET_TEXT
-                frame = (await until(lambda: receiver.named("ws frame")))[0]
-                outbox = await until(lambda: child_of(frame, receiver.named("outbox MessageAdded")))
-                post = await until(lambda: child_of(outbox, receiver.named("telegram sendMessage")))
-                http_call = await until(lambda: child_of(post, receiver.named("POST")))
+                frame = (await eventually(lambda: receiver.named("ws frame")))[0]
+                outbox = await eventually(lambda: child_of(frame, receiver.named("outbox MessageAdded")))
+                post = await eventually(lambda: child_of(outbox, receiver.named("telegram sendMessage")))
+                http_call = await eventually(lambda: child_of(post, receiver.named("POST")))
                 assert (frame["service"], outbox["service"], post["service"]) == ("daphne", "worker", "worker")
                 status = http_call["attributes"].get("http.response.status_code", http_call["attributes"].get(
                     "http.status_code"))  # fmt: skip
@@ -110,7 +92,7 @@ async def test_traces_follow_a_message_both_ways(telegram, start_server, tmp_pat
                         return webhook[0], update, sent
             return None
 
-        webhook, update, sent = await until(agent_send)
+        webhook, update, sent = await eventually(agent_send)
         assert webhook["service"] == "daphne" and "webhook" in webhook["name"]
         assert (update["service"], sent["service"]) == ("worker", "daphne")
         assert webhook["trace_id"] == update["trace_id"] == sent["trace_id"]
