@@ -1,5 +1,6 @@
 """Test helpers that start real processes (daphne, Celery) against the test database."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -231,14 +232,12 @@ class PrometheusProcess:
         self._log.close()
 
 
-async def eventually(predicate, *, timeout: float = 60.0, interval: float = 0.3):
-    """Polls the blocking `predicate` (in a thread) until it returns something truthy; returns it."""
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    while not (result := await asyncio.to_thread(predicate)):
-        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
-        await asyncio.sleep(interval)
+async def eventually(predicate, *, within: float = 60.0, interval: float = 0.3):
+    """Polls the blocking `predicate` (in a thread) until it returns something truthy, and
+    returns that; raises TimeoutError after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not (result := await asyncio.to_thread(predicate)):
+            await asyncio.sleep(interval)  # noqa: ASYNC110 (what it waits for happens in other processes)
     return result
 
 

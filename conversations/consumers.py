@@ -18,9 +18,9 @@ from chatorical import ratelimit, tracing
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
 from chatorical.logs import request_id_var
+from chatorical.metrics import tenant_label
 from chatorical.middleware import request_id_for
 from chatorical.tenancy import run_for_tenant
-from chatorical.metrics import tenant_label
 from conversations import batching, metrics, realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import ConversationClaims, TokenRefused, token_decode, token_spend

@@ -13,9 +13,7 @@ CONVERSATIONS_STARTED = Counter("chatorical_conversations_started_total", "Conve
 MESSAGES = Counter(
     "chatorical_messages_total", "Messages stored: in (from visitors) and out (from agents).", ["tenant", "direction"]
 )
-OPEN_SOCKETS = Gauge(
-    "chatorical_open_sockets", "Widget sockets open now.", ["tenant"], multiprocess_mode="livesum"
-)
+OPEN_SOCKETS = Gauge("chatorical_open_sockets", "Widget sockets open now.", ["tenant"], multiprocess_mode="livesum")
 SOCKET_CLOSES = Counter("chatorical_socket_closes_total", "Widget sockets closed, by close code.", ["tenant", "code"])
 OUTBOX_EVENTS = Counter(
     "chatorical_outbox_events_total",

@@ -21,7 +21,9 @@ TELEGRAM_CALL_SECONDS = Histogram(
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 WEBHOOK_RESPONSES = Counter(
-    "chatorical_telegram_webhook_responses_total", "Answers to Telegram's webhook calls, by status.", ["tenant", "status"]
+    "chatorical_telegram_webhook_responses_total",
+    "Answers to Telegram's webhook calls, by status.",
+    ["tenant", "status"],
 )
 
 # Most specific first: the classes derive from TelegramError.

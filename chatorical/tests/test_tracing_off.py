@@ -26,9 +26,7 @@ print(sorted(
 
 
 def test_no_opentelemetry_module_is_loaded_without_an_endpoint(db):
-    env = {
-        key: value for key, value in process_env().items() if not key.startswith("OTEL_")
-    }
+    env = {key: value for key, value in process_env().items() if not key.startswith("OTEL_")}
     result = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0004_conversation_tenant_created'),
+        ("conversations", "0004_conversation_tenant_created"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboxevent',
-            name='traceparent',
-            field=models.CharField(blank=True, default='', max_length=55),
+            model_name="outboxevent",
+            name="traceparent",
+            field=models.CharField(blank=True, default="", max_length=55),
         ),
     ]

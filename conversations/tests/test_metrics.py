@@ -70,12 +70,15 @@ def test_tenant_label_can_be_one_value_or_none(settings, tenant_a, tenant_b, dja
         message_for(tenant_a.conversation)
     after = scrape()
     # An empty label is no label to Prometheus: the series carries none of the tenants.
-    assert metric_value(after, "chatorical_messages_total", tenant="", direction="in") - metric_value(
-        before, "chatorical_messages_total", tenant="", direction="in"
-    ) == 1
+    assert (
+        metric_value(after, "chatorical_messages_total", tenant="", direction="in")
+        - metric_value(before, "chatorical_messages_total", tenant="", direction="in")
+        == 1
+    )
     assert not any(
-        dict(labels).get("tenant") in ("tenant-a", "tenant-b") for name, labels in metric_samples(after) if
-        name == "chatorical_outbox_lag_seconds"
+        dict(labels).get("tenant") in ("tenant-a", "tenant-b")
+        for name, labels in metric_samples(after)
+        if name == "chatorical_outbox_lag_seconds"
     )
 
 

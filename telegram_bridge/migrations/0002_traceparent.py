@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telegram_bridge', '0001_initial'),
+        ("telegram_bridge", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='telegramupdate',
-            name='traceparent',
-            field=models.CharField(blank=True, default='', max_length=55),
+            model_name="telegramupdate",
+            name="traceparent",
+            field=models.CharField(blank=True, default="", max_length=55),
         ),
     ]

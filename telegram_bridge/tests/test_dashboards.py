@@ -29,11 +29,7 @@ REPORTED_ELSEWHERE = ("chatorical_plan_usage_ratio", "chatorical_retention_last_
 
 def dashboard_queries() -> list[tuple[str, str]]:
     dashboard = json.loads(DASHBOARD.read_text())
-    return [
-        (panel["title"], target["expr"])
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", ())
-    ]
+    return [(panel["title"], target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", ())]
 
 
 def concrete(expr: str, tenant: str) -> str:
@@ -75,13 +71,19 @@ async def converse(server, fake):
             assert json.loads(await receive(socket)) == {"type": "agent_joined", "agent": "grace"}
             answer = fake.add_user_message(DEFAULT_CHAT_ID, "on its way", thread_id=conversation.thread_id, user=AGENT)
             assert (await client.post("/v1/telegram/webhook", json=answer, headers=webhook)).status_code == 200
-            assert json.loads(await receive(socket)) == {"direction": "OUTBOUND", "text": "on its way", "agent": "grace"}
+            assert json.loads(await receive(socket)) == {
+                "direction": "OUTBOUND",
+                "text": "on its way",
+                "agent": "grace",
+            }
 
             wrong = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
             assert (await client.post("/v1/telegram/webhook", json=answer, headers=wrong)).status_code == 403
             rename = f"/v1/conversations/{started['conversation_id']}/rename"
             bearer = {"Authorization": f"Bearer {started['token']}"}
-            statuses = [(await client.post(rename, json={"name": f"Ada {n}"}, headers=bearer)).status_code for n in range(4)]
+            statuses = [
+                (await client.post(rename, json={"name": f"Ada {n}"}, headers=bearer)).status_code for n in range(4)
+            ]
             assert statuses == [200, 200, 200, 429]
 
 
@@ -116,8 +118,8 @@ async def test_every_dashboard_query_has_data_and_every_rule_evaluates(telegram,
                 assert answer["status"] == "success", (title, answer)
                 continue
             try:
-                await eventually(lambda query=query: prometheus.query(query)["data"]["result"], timeout=30)
-            except AssertionError:
+                await eventually(lambda query=query: prometheus.query(query)["data"]["result"], within=30)
+            except TimeoutError:
                 missing[title] = query
         assert not missing, f"dashboard queries without data: {missing}"
 
@@ -130,7 +132,7 @@ async def test_every_dashboard_query_has_data_and_every_rule_evaluates(telegram,
             rules = [rule for group in groups for rule in group["rules"]]
             return rules if all(rule["lastEvaluation"] > "0001-01-01T00:00:00Z" for rule in rules) else None
 
-        rules = await eventually(rules_evaluated, timeout=30)
+        rules = await eventually(rules_evaluated, within=30)
         assert {rule["name"] for rule in rules} == {alert for alert, _ in alert_expressions()}
         assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
     finally:

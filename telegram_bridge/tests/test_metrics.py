@@ -65,9 +65,12 @@ def test_webhook_answers_are_counted_by_status(agents):
     conversation_update = {"update_id": 1, "message": {"message_id": 1, "chat": {"id": DEFAULT_CHAT_ID}}}
     assert agents.send_update(conversation_update).status_code == 200
     assert agents.send_update(conversation_update, secret="wrong").status_code == 403
-    assert Client().post(
-        "/v2/telegram/webhook/not-a-secret", conversation_update, content_type="application/json"
-    ).status_code == 404
+    assert (
+        Client()
+        .post("/v2/telegram/webhook/not-a-secret", conversation_update, content_type="application/json")
+        .status_code
+        == 404
+    )
     assert Client().post(
         f"/v2/telegram/webhook/{WEBHOOK_SECRET}", conversation_update, content_type="application/json",
         HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="wrong",

@@ -78,7 +78,9 @@ async def test_traces_follow_a_message_both_ways(telegram, start_server, tmp_pat
                 claim = telegram.press_button(DEFAULT_CHAT_ID, conversation.header_message_id, user=AGENT)
                 assert (await client.post("/v1/telegram/webhook", json=claim, headers=headers)).status_code == 200
                 assert json.loads(await receive(socket))["type"] == "agent_joined"
-                answer = telegram.add_user_message(DEFAULT_CHAT_ID, "on it", thread_id=conversation.thread_id, user=AGENT)
+                answer = telegram.add_user_message(
+                    DEFAULT_CHAT_ID, "on it", thread_id=conversation.thread_id, user=AGENT
+                )
                 response = await client.post("/v1/telegram/webhook", json=answer, headers=headers)
                 assert response.status_code == 200
                 assert json.loads(await receive(socket))["text"] == "on it"

@@ -75,7 +75,9 @@ async def test_a_frame_is_the_parent_of_its_delivery_to_telegram(client, agents,
     assert handled.parent.span_id == frame.context.span_id
     assert handled.context.trace_id == frame.context.trace_id
     [post] = [s for s in by_name(spans, "telegram sendMessage") if s.parent.span_id == handled.context.span_id]
-    [http_call] = [s for s in spans.get_finished_spans() if s.name == "POST" and s.parent.span_id == post.context.span_id]
+    [http_call] = [
+        s for s in spans.get_finished_spans() if s.name == "POST" and s.parent.span_id == post.context.span_id
+    ]
     url = http_call.attributes.get("url.full") or http_call.attributes.get("http.url")
     assert "/bot7000000001:<redacted>/sendMessage" in url
 
