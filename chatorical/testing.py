@@ -236,8 +236,9 @@ async def eventually(predicate, *, within: float = 60.0, interval: float = 0.3):
     """Polls the blocking `predicate` (in a thread) until it returns something truthy, and
     returns that; raises TimeoutError after `within` seconds."""
     async with asyncio.timeout(within):
-        while not (result := await asyncio.to_thread(predicate)):
-            await asyncio.sleep(interval)  # noqa: ASYNC110 (what it waits for happens in other processes)
+        # Polled: what it waits for happens in other processes.
+        while not (result := await asyncio.to_thread(predicate)):  # noqa: ASYNC110
+            await asyncio.sleep(interval)
     return result
 
 
