@@ -171,6 +171,15 @@ class WorkerProcess:
         self._log.close()
 
 
+def metrics_page() -> str:
+    """This process's /metrics page, as Prometheus scrapes it (with the service token)."""
+    from django.test import Client
+
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}")
+    assert response.status_code == 200, response.content[:300]
+    return response.content.decode()
+
+
 def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
     """The samples of a /metrics page, keyed by (sample name, its labels as a frozenset)."""
     from prometheus_client.parser import text_string_to_metric_families

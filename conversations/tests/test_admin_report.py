@@ -98,6 +98,11 @@ def test_a_superuser_picks_the_tenant(client, django_user_model, numbers_of_a, t
     assert client.get(REPORT, {"tenant": "nobody"}).status_code == 404
 
 
+def test_the_conversation_list_links_to_the_report(client, django_user_model, numbers_of_a):
+    client.force_login(staff_of(django_user_model, numbers_of_a.tenant, Membership.Role.AGENT))
+    assert f'href="{REPORT}"' in client.get("/admin/conversations/conversation/").content.decode()
+
+
 def test_staff_without_a_membership_and_anonymous_visitors_get_nothing(client, django_user_model, numbers_of_a):
     assert client.get(REPORT).status_code == 302  # to the login page
     client.force_login(django_user_model.objects.create_user("drifter", password="pw", is_staff=True))

@@ -11,15 +11,10 @@ from django.utils import timezone
 from chatorical import tenancy
 from chatorical.asgi import application
 from chatorical.testing import metric_samples, metric_value
+from chatorical.testing import metrics_page as scrape
 from conversations.metrics import close_code_label
 from conversations.models import OutboxEvent
 from conversations.tests.factories import conversation_for, message_for, token_for
-
-
-def scrape() -> str:
-    response = Client().get("/metrics")
-    assert response.status_code == 200
-    return response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

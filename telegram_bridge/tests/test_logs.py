@@ -4,11 +4,13 @@ import io
 import json
 import logging
 
+import httpx
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from chatorical.asgi import application
 from chatorical.logs import ContextFilter, JsonFormatter, RedactSecretsFilter
+from chatorical.testing import WorkerProcess, eventually
 from telegram_bridge.tests.conftest import HEADER_SECRET
 
 
@@ -50,3 +52,26 @@ async def test_a_socket_logs_the_request_id_of_its_handshake(json_lines):
     [line] = [line for line in json_lines() if line["message"].startswith("ws token refused")]
     assert line["request_id"] == "sock-7"
     assert set(line) >= {"ts", "level", "logger", "message", "request_id", "trace_id", "span_id", "tenant", "tenant_id"}
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+async def test_a_worker_logs_the_request_id_of_the_request_that_queued_its_task(default_tenant, start_server, tmp_path):
+    server = start_server()
+    worker = WorkerProcess(tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            response = await client.post("/v1/start", json={"name": "Ada"}, headers={"X-Request-Id": "req-for-worker"})
+        assert response.status_code == 201
+
+        def drain_logged():
+            return [
+                line
+                for line in worker.log_path.read_text().splitlines()
+                if "outbox_drain_conversation" in line and "succeeded" in line
+            ]
+
+        [line] = await eventually(drain_logged)
+        assert "[req=req-for-worker tenant=" in line
+    finally:
+        worker.stop()

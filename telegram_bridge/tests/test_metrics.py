@@ -6,15 +6,12 @@ from django.utils import timezone
 
 from chatorical import tenancy
 from chatorical.testing import metric_value
+from chatorical.testing import metrics_page as scrape
 from conversations.models import OutboxEvent
 from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID, WEBHOOK_SECRET
 from telegram_bridge.tests.test_flow import start, visitor_says
 
 pytestmark = pytest.mark.django_db
-
-
-def scrape() -> str:
-    return Client().get("/metrics").content.decode()
 
 
 def test_bot_api_calls_are_counted_and_timed_by_method_and_outcome(client, agents):
