@@ -76,7 +76,11 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_healthy()
+        try:
+            self._wait_healthy()
+        except RuntimeError:
+            self.stop()  # not handed to the fixture yet: nobody else would
+            raise
 
     def _wait_healthy(self, timeout: float = 20.0):
         wait_answering(self.process, f"{self.url}/health", self.log_path, timeout=timeout)
