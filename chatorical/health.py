@@ -16,11 +16,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
-from django_prometheus.exports import ExportToDjangoView
 
 from chatorical import ratelimit
 from chatorical.errors import error_response
 from chatorical.http import operator_token_valid
+from chatorical.metrics import metrics_view
 from chatorical.batching import per_event_loop
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def metrics(request):
         return error_response(
             401, "invalid_metrics_token", "Send `Authorization: Bearer <METRICS_TOKEN or SERVICE_TOKEN>`."
         )
-    return ExportToDjangoView(request)
+    return metrics_view(request)
 
 
 def _telegram_problems() -> dict:

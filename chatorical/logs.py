@@ -1,6 +1,8 @@
 """Log formatting: pretty lines in dev, one JSON object per line in prod.
 
-Every record carries the request id and tenant of the context it was logged in.
+Every record carries the request id, the trace and span ids (when tracing is on) and the
+tenant (`tenant`, its slug, and `tenant_id`) of the context it was logged in, "-" where
+there is none: in web requests, sockets and workers alike.
 """
 
 import contextvars
@@ -9,11 +11,12 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from chatorical import tenancy
+from chatorical import tenancy, tracing
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+CONTEXT_FIELDS = ("request_id", "trace_id", "span_id", "tenant", "tenant_id")
 
 
 class ContextFilter(logging.Filter):
@@ -26,6 +29,8 @@ class ContextFilter(logging.Filter):
             record.request_id = getattr(request, "request_id", "-")
         tenant = tenancy.current_tenant() or getattr(request, "tenant", None)
         record.tenant_id = tenant.id if tenant else "-"
+        record.tenant = tenant.slug if tenant else "-"
+        record.trace_id, record.span_id = tracing.log_ids()
         return True
 
 
@@ -114,11 +119,11 @@ def daphne_access_log_mask() -> None:
 
 class PrettyFormatter(logging.Formatter):
     def __init__(self):
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s tenant=%(tenant_id)s] %(message)s")
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [req=%(request_id)s tenant=%(tenant)s] %(message)s")
 
     def format(self, record):
-        record.__dict__.setdefault("request_id", "-")
-        record.__dict__.setdefault("tenant_id", "-")
+        for field in CONTEXT_FIELDS:
+            record.__dict__.setdefault(field, "-")
         return redact(super().format(record))
 
 
@@ -129,8 +134,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", "-"),
-            "tenant_id": getattr(record, "tenant_id", "-"),
+            **{field: getattr(record, field, "-") for field in CONTEXT_FIELDS},
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and key not in entry:

@@ -15,6 +15,11 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 API_PATH_RE = re.compile(r"^/(v1|v2|api|health|ready)(/|$)")
 
 
+def request_id_for(incoming: str) -> str:
+    """The id a proxy gave the request, if it is sane, else a new one."""
+    return incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """Gives each request an id (the proxy's, if it is sane) for logs and the response."""
 
@@ -22,8 +27,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_for(request.headers.get("X-Request-Id", ""))
         request.request_id = request_id
         token = request_id_var.set(request_id)
         try:

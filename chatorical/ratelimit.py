@@ -92,6 +92,7 @@ from redis.exceptions import NoScriptError
 from chatorical import plans, redis_urls, resilience
 from chatorical.batching import Batcher, per_event_loop
 from chatorical.errors import ApiError
+from chatorical.metrics import tenant_label
 
 logger = logging.getLogger(__name__)
 
@@ -415,7 +416,7 @@ def _decision(*, name: str, tenant, kind: str, result) -> Decision:
     _note_available()
     if allowed:
         return Decision(allowed=True, level=level)
-    RATE_LIMITED.labels(tenant=tenant.slug, limit=name).inc()
+    RATE_LIMITED.labels(tenant=tenant_label(tenant.slug), limit=name).inc()
     # One line when a key starts being refused and one when it turns abusive, not one per refusal.
     if level == 1:
         logger.info("rate limit %s refused a %s key of tenant %s", name, kind, tenant.slug)

@@ -483,6 +483,14 @@ SPECTACULAR_SETTINGS = {
 BACKUP_DIR = env_str("BACKUP_DIR") or str(BASE_DIR / "var" / "backups")
 BACKUP_KEEP_DAYS = env_int("BACKUP_KEEP_DAYS", 14)
 
+# --- observability (chatorical/metrics.py, chatorical/tracing.py) ---------------------------
+# The `tenant` label of metrics: the tenant's slug, one value "all", or none (very large
+# deployments). Tracing is configured by the standard OTEL_* variables, see README.
+METRICS_TENANT_LABEL = env_choice("METRICS_TENANT_LABEL", "slug", ("slug", "all", "none"))
+# The worker logs through LOGGING below (JSON in prod, with request and trace ids), not
+# through a root logger of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # --- logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -11,6 +11,8 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from chatorical import tracing
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,6 +64,7 @@ def current_scope() -> "TenantRef | _CrossTenant | None":
 def tenant_context(tenant):
     """Act for `tenant` (a Tenant or TenantRef) inside the block."""
     token = _scope.set(TenantRef(id=tenant.id, slug=tenant.slug))
+    tracing.tenant_mark(tenant.slug)
     try:
         yield
     finally:

@@ -1,5 +1,6 @@
 """Test helpers that start real processes (daphne, Celery) against the test database."""
 
+import asyncio
 import os
 import shutil
 import socket
@@ -94,25 +95,34 @@ class ServerProcess:
             raise
 
     def _wait_healthy(self, timeout: float = 20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"daphne did not become healthy: {self.log_path.read_text()[-2000:]}")
+        wait_answering(self.process, f"{self.url}/health", self.log_path, timeout=timeout)
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         self._log.close()
+
+
+def wait_answering(process: subprocess.Popen, url: str, log_path: Path, *, timeout: float) -> None:
+    """Waits until `url` answers 200, or fails with the end of the process's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer: {log_path.read_text()[-2000:]}")
+
+
+def terminate(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture
@@ -131,9 +141,10 @@ def start_server():
 
 
 class WorkerProcess:
-    """A real Celery worker (with beat, for the sweeps) in its own process group."""
+    """A real Celery worker (with beat, for the sweeps) in its own process group; the solo
+    pool unless `pool="prefork"` (two children)."""
 
-    def __init__(self, tmp_path: Path, **env_overrides):
+    def __init__(self, tmp_path: Path, *, pool: str = "solo", **env_overrides):
         self.log_path = tmp_path / f"celery-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -146,7 +157,8 @@ class WorkerProcess:
                 "worker",
                 "--beat",
                 "--pool",
-                "solo",
+                pool,
+                *(["--concurrency", "2"] if pool == "prefork" else []),
                 "--loglevel",
                 "INFO",
                 "--schedule",
@@ -311,3 +323,157 @@ def screenshot(page, name: str, **options):
     """Saves a screenshot under test-artifacts/ (git-ignored); options go to Playwright (full_page=True)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), **options)
+
+
+def metrics_page() -> str:
+    """This process's /metrics page, as Prometheus scrapes it (with the service token)."""
+    from django.test import Client
+
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}")
+    assert response.status_code == 200, response.content[:300]
+    return response.content.decode()
+
+
+def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
+    """The samples of a /metrics page, keyed by (sample name, its labels as a frozenset)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def metric_value(exposition: str, name: str, **labels) -> float:
+    """One sample of a /metrics page; 0 when the series does not exist (yet)."""
+    return metric_samples(exposition).get((name, frozenset(labels.items())), 0.0)
+
+
+class PrometheusProcess:
+    """Debian's Prometheus (package prometheus) with deploy/prometheus/prometheus.yml, its
+    alert rules, scraping `targets` every second with the service token as bearer."""
+
+    def __init__(self, tmp_path: Path, targets: list[str]):
+        import yaml
+
+        config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+        config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / rule) for rule in config["rule_files"]]
+        token_file = tmp_path / "metrics-token"
+        token_file.write_text(settings.SERVICE_TOKEN)
+        [job] = config["scrape_configs"]
+        job["authorization"]["credentials_file"] = str(token_file)
+        job["static_configs"] = [{"targets": targets}]
+        config_path = tmp_path / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / "prometheus.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_answering(self.process, f"{self.url}/-/ready", self.log_path, timeout=30)
+
+    def query(self, expr: str) -> dict:
+        """The API's answer to an instant query: `status`, and `data` or `error`."""
+        return httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+
+    def get(self, path: str) -> dict:
+        return httpx.get(f"{self.url}{path}", timeout=10).json()
+
+    def stop(self):
+        terminate(self.process)
+        self._log.close()
+
+
+async def eventually(predicate, *, within: float = 60.0, interval: float = 0.3):
+    """Polls the blocking `predicate` (in a thread) until it returns something truthy, and
+    returns that; raises TimeoutError after `within` seconds."""
+    async with asyncio.timeout(within):
+        # Polled: what it waits for happens in other processes.
+        while not (result := await asyncio.to_thread(predicate)):  # noqa: ASYNC110
+            await asyncio.sleep(interval)
+    return result
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP trace receiver on a free loopback port: what the processes under test
+    export with the SDK's real exporter (OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url) lands in
+    `spans`, each a dict of service, name, trace_id, span_id, parent_span_id, attributes."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        self.spans: list[dict] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver._add(request)
+                body = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _add(self, request) -> None:
+        from google.protobuf.json_format import MessageToDict
+
+        spans = []
+        for resource_spans in request.resource_spans:
+            resource = {kv.key: MessageToDict(kv.value) for kv in resource_spans.resource.attributes}
+            service = next(iter(resource.get("service.name", {}).values()), "")
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    spans.append(
+                        {
+                            "service": service,
+                            "name": span.name,
+                            "trace_id": span.trace_id.hex(),
+                            "span_id": span.span_id.hex(),
+                            "parent_span_id": span.parent_span_id.hex(),
+                            "attributes": {
+                                kv.key: next(iter(MessageToDict(kv.value).values()), None) for kv in span.attributes
+                            },
+                        }
+                    )
+        with self._lock:
+            self.spans.extend(spans)
+
+    def named(self, name: str, **attributes) -> list[dict]:
+        with self._lock:
+            return [
+                span
+                for span in self.spans
+                if span["name"] == name and all(span["attributes"].get(k) == v for k, v in attributes.items())
+            ]
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,15 +1,17 @@
 """Conversations in the Django admin, scoped to the staff user's tenant. Changes go
 through conversations.services, so their events and fan-out happen as anywhere else."""
 
+import functools
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import JsonResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from chatorical.errors import ApiError
-from conversations import selectors, services
+from conversations import admin_report, selectors, services
 from conversations.models import Conversation, Message, OutboxEvent
 from tenants.admin_scoping import EVERYONE, NOBODY, OWNERS, Role, TenantScopedAdminMixin
 
@@ -65,6 +67,13 @@ class ConversationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = [field for field in fields if field not in ("visitor_name", "note")]
     # Erasure and export on request (lifecycle/): the same as the API's, for owners.
     actions = ["close", "erase", "export"]
+
+    def get_urls(self):
+        report = functools.partial(admin_report.report_view, model_admin=self)
+        return [
+            path("report/", self.admin_site.admin_view(report), name="conversations_conversation_report"),
+            *super().get_urls(),
+        ]
 
     def save_model(self, request, obj, form, change):
         if "visitor_name" in form.changed_data:

@@ -16,11 +16,14 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from chatorical import plans, ratelimit
+from chatorical import plans, ratelimit, tracing
 from chatorical.client_ip import scope_client_ip
 from chatorical.errors import ApiError
+from chatorical.logs import request_id_var
+from chatorical.metrics import tenant_label
+from chatorical.middleware import request_id_for
 from chatorical.tenancy import run_for_tenant
-from conversations import batching, realtime, selectors, services
+from conversations import batching, metrics, realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import AUDIENCE_V1, AUDIENCE_V2, ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
@@ -56,16 +59,25 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     token_audience = AUDIENCE_V1
 
     async def connect(self):
+        # The socket's handlers all run in this task: its log lines carry the handshake's id.
+        request_id_var.set(request_id_for(_header(self.scope, b"x-request-id")))
+        with tracing.span("ws connect"):
+            await self._connect()
+
+    async def _connect(self):
         conversation = await self._authorize()
         if conversation is None:
             await self.close()
             return
+        tracing.tenant_mark(self.tenant.slug)
         if not await self._connect_allowed() or not await self._slot_taken(conversation):
             return
         self.conversation = conversation
         self.group = realtime.conversation_group(conversation.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.tenant_label = tenant_label(self.tenant.slug)
+        metrics.OPEN_SOCKETS.labels(tenant=self.tenant_label).inc()
         await self._opening()
 
     async def dispatch(self, message):
@@ -79,6 +91,9 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code):
+        if hasattr(self, "tenant_label"):  # accepted and counted as open
+            metrics.OPEN_SOCKETS.labels(tenant=self.tenant_label).dec()
+            metrics.SOCKET_CLOSES.labels(tenant=self.tenant_label, code=metrics.close_code_label(code)).inc()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         await ratelimit.socket_slot_give_back(holder=self.channel_name)
@@ -171,7 +186,13 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         # A socket accepted only to be told why it closes has no conversation; its frames go.
-        if not hasattr(self, "conversation") or not await self._frame_allowed():
+        if not hasattr(self, "conversation"):
+            return
+        with tracing.span("ws frame", tenant=self.tenant.slug):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data):
+        if not await self._frame_allowed():
             return
         if text_data is None:
             await self._error("error_binary_frame", "Send JSON text frames.")
@@ -200,7 +221,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             message = await batching.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(
-                    conversation=self.conversation, direction=Message.Direction.INBOUND, text=text
+                    conversation=self.conversation,
+                    direction=Message.Direction.INBOUND,
+                    text=text,
+                    traceparent=tracing.traceparent(),
                 ),
             )
         except ApiError as exc:
@@ -229,7 +253,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(realtime.info_note_event(text=text, key=key or template))
 
     async def conversation_event(self, message):
-        event = message["event"]
+        with tracing.span("ws send", parent=message.get("traceparent", ""), tenant=self.tenant.slug):
+            await self._send_event(message["event"])
+
+    async def _send_event(self, event: dict):
         await self.send_json(self.shape(event))
         if event.get("type") == "conversation_closed":
             await self.close()

@@ -35,6 +35,8 @@ class Conversation(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "updated_at"], name="conv_tenant_updated"),
             models.Index(fields=["tenant", "status"], name="conv_tenant_status"),
+            # Conversations started per day (the admin's report).
+            models.Index(fields=["tenant", "created_at"], name="conv_tenant_created"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -109,6 +111,9 @@ class OutboxEvent(TenantOwned):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The W3C trace context of the change that recorded it (chatorical/tracing.py), so the
+    # worker's handling joins the same trace; empty when tracing is off.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

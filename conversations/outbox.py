@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from chatorical import tracing
 from conversations.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def event_record(*, conversation, kind: str, payload: dict | None = None) -> Out
         kind=kind,
         payload=payload or {},
         available_at=timezone.now(),
+        traceparent=tracing.traceparent(),
     )
     wake_on_commit(tenant_id=event.tenant_id, conversation_ids=[event.conversation_id])
     return event

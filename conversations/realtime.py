@@ -13,6 +13,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from chatorical import tracing
+
 logger = logging.getLogger(__name__)
 
 EVENT_HANDLER_TYPE = "conversation.event"
@@ -50,12 +52,19 @@ def conversation_closed_event() -> dict:
 
 
 def broadcast_on_commit(conversation_id, event: dict) -> None:
-    transaction.on_commit(lambda: broadcast(conversation_id, event))
+    # Built now: it takes along the trace of the change, which has ended by the commit.
+    message = group_message(event)
+    transaction.on_commit(lambda: broadcast(conversation_id, message))
 
 
 def group_message(event: dict) -> dict:
-    """The channel-layer message that carries `event` to the consumers of a group."""
-    return {"type": EVENT_HANDLER_TYPE, "event": event}
+    """The channel-layer message that carries `event` to the consumers of a group, with
+    the trace it belongs to when tracing is on."""
+    message = {"type": EVENT_HANDLER_TYPE, "event": event}
+    parent = tracing.traceparent()
+    if parent:
+        message["traceparent"] = parent
+    return message
 
 
 SEND_TIMEOUT_SECONDS = 5
@@ -79,9 +88,10 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         return _sender
 
 
-def broadcast(conversation_id, event: dict) -> None:
+def broadcast(conversation_id, message: dict) -> None:
+    """Sends a group_message to every socket of the conversation."""
     layer = get_channel_layer()
-    group, message = conversation_group(conversation_id), group_message(event)
+    group = conversation_group(conversation_id)
     try:
         if isinstance(layer, InMemoryChannelLayer):
             # Its queues belong to the server's own loop, which async_to_sync finds.

@@ -9,9 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from chatorical import tenancy
+from chatorical import tenancy, tracing
 from chatorical.errors import ApiError
-from conversations import realtime, selectors
+from conversations import metrics, realtime, selectors
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import event_record, topic_delete_record, wake_on_commit
 
@@ -60,6 +60,9 @@ def conversation_start(
         tenant=tenant, visitor_name=visitor_name, locale=locale, page_url=page_url, is_synthetic=is_synthetic
     )
     event_record(conversation=conversation, kind=OutboxEvent.Kind.CONVERSATION_STARTED)
+    if not is_synthetic:
+        label = metrics.tenant_label(tenant.slug)
+        transaction.on_commit(lambda: metrics.CONVERSATIONS_STARTED.labels(tenant=label).inc())
     return conversation
 
 
@@ -72,6 +75,9 @@ class NewMessage:
     text: str
     agent_name: str = ""
     telegram_message_id: int | None = None
+    # The trace the message belongs to, when it is not the current one (a socket's
+    # messages are stored in a batch, outside their frames' spans).
+    traceparent: str = ""
 
 
 def conversation_closed_error() -> ApiError:
@@ -123,12 +129,15 @@ def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Me
     loop themselves rather than hold a database thread while the loop does it."""
     messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
     stored = _messages_store(messages)
+    tenant = tenancy.require_tenant()
+    directions = [message.direction for message in stored if message is not None]
+    transaction.on_commit(lambda: metrics.messages_stored(tenant_slug=tenant.slug, directions=directions))
     woken = {
         message.conversation_id
         for message in stored
         if message is not None and _event_status(message.telegram_message_id) == OutboxEvent.Status.PENDING
     }
-    wake_on_commit(tenant_id=tenancy.require_tenant().id, conversation_ids=woken)
+    wake_on_commit(tenant_id=tenant.id, conversation_ids=woken)
     if fan_out:
         for message in stored:
             if message is not None:
@@ -154,10 +163,10 @@ WITH bumped AS (
 ), event AS (
     INSERT INTO {event}
         (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at,
-        processed_at)
+        processed_at, traceparent)
     SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id),
         %(event_status)s, 0, clock_timestamp(), '', clock_timestamp(),
-        CASE WHEN %(event_status)s = %(done)s THEN clock_timestamp() END
+        CASE WHEN %(event_status)s = %(done)s THEN clock_timestamp() END, %(traceparent)s
     FROM message
 )
 SELECT id, seq, created_at FROM message
@@ -207,6 +216,7 @@ def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
         "event_status": _event_status(new.telegram_message_id),
         "done": OutboxEvent.Status.DONE,
         "closed": Conversation.Status.CLOSED,
+        "traceparent": new.traceparent or tracing.traceparent(),
     }
 
 
@@ -263,6 +273,7 @@ def _message_store_portable(*, tenant_id: int, new: NewMessage) -> Message | Non
         status=status,
         available_at=timezone.now(),
         processed_at=timezone.now() if status == OutboxEvent.Status.DONE else None,
+        traceparent=new.traceparent or tracing.traceparent(),
     )
     return message
 

@@ -14,20 +14,15 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.db.models import Subquery
 from django.utils import timezone
-from prometheus_client import Counter
 
-from chatorical import tenancy
+from chatorical import tenancy, tracing
+from chatorical.metrics import tenant_label
+from conversations.metrics import OUTBOX_EVENTS
 from conversations.models import OutboxEvent
 from conversations.outbox import handlers_for, wake_flag
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
-
-OUTBOX_OUTCOMES = Counter(
-    "chatorical_outbox_events_total",
-    "Outbox events handled, by kind and outcome (done, retry, dead).",
-    ["kind", "outcome"],
-)
 
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_SECONDS = 1.0
@@ -78,8 +73,9 @@ def _handle(event: OutboxEvent) -> None:
     # the transaction, goes back to this savepoint.
     savepoint = transaction.savepoint()
     try:
-        for handler in handlers_for(event.kind):
-            handler(event)
+        with tracing.span(f"outbox {event.kind}", parent=event.traceparent, attempt=event.attempts + 1):
+            for handler in handlers_for(event.kind):
+                handler(event)
     except DatabaseError as exc:
         transaction.savepoint_rollback(savepoint)
         transaction.set_rollback(False)
@@ -94,7 +90,11 @@ def _handle(event: OutboxEvent) -> None:
         event.status = OutboxEvent.Status.DONE
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "processed_at"])
-        OUTBOX_OUTCOMES.labels(kind=event.kind, outcome="done").inc()
+        _count(event, "done")
+
+
+def _count(event: OutboxEvent, outcome: str) -> None:
+    OUTBOX_EVENTS.labels(tenant=tenant_label(event.tenant.slug), kind=event.kind, outcome=outcome).inc()
 
 
 def _schedule_retry(event: OutboxEvent, *, delay: float, error: str, counts: bool = True) -> None:
@@ -105,10 +105,10 @@ def _schedule_retry(event: OutboxEvent, *, delay: float, error: str, counts: boo
         event.status = OutboxEvent.Status.DEAD
         event.processed_at = timezone.now()
         logger.error("outbox event %s (%s) is dead after %s attempts", event.pk, event.kind, event.attempts)
-        OUTBOX_OUTCOMES.labels(kind=event.kind, outcome="dead").inc()
+        _count(event, "dead")
     else:
         event.available_at = timezone.now() + timedelta(seconds=delay)
-        OUTBOX_OUTCOMES.labels(kind=event.kind, outcome="retry").inc()
+        _count(event, "retry")
     event.save(update_fields=["attempts", "last_error", "status", "processed_at", "available_at"])
 
 

@@ -15,6 +15,12 @@ $BIN/python manage.py migrate --noinput
 # The admin's styles and the API docs' assets, compressed under hashed names (served by WhiteNoise).
 $BIN/python manage.py collectstatic --noinput --verbosity 0
 
+# The worker's prefork children and daphne count into one directory; daphne's /metrics
+# serves their sum (chatorical/metrics.py). Emptied at start: old processes' files are stale.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 # The worker is restarted whenever it exits, whatever the cause (a broker it could not
 # ride out, a crash): nothing is lost, events wait in PostgreSQL for the outbox sweep.
 WORKER_RESTART_SECONDS="${WORKER_RESTART_SECONDS:-2}"
@@ -56,5 +62,5 @@ fi
 echo "Chatorical on http://127.0.0.1:${PORT}/ (widget: /widget.js)"
 # A longer WebSocket frame closes the socket before the application sees it (settings.py).
 ws_max_bytes="${WS_SERVER_MAX_BYTES:-1048576}"
-$BIN/daphne -b 0.0.0.0 -p "$PORT" --websocket-max-frame-size "$ws_max_bytes" \
+$BIN/python -m chatorical.server -b 0.0.0.0 -p "$PORT" --websocket-max-frame-size "$ws_max_bytes" \
   --websocket-max-message-size "$ws_max_bytes" chatorical.asgi:application

@@ -16,7 +16,6 @@ not retry it.
 import hmac
 import json
 import logging
-import math
 import time
 
 from django.core.cache import cache
@@ -25,11 +24,12 @@ from django.http import JsonResponse
 from django.utils.crypto import salted_hmac
 from django.views.decorators.csrf import csrf_exempt
 
-from chatorical import ratelimit, tenancy
+from chatorical import ratelimit, tenancy, tracing
 from chatorical.client_ip import request_client_ip
-from chatorical.errors import error_response
+from chatorical.errors import ApiError, api_error_response, error_response
 from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
+from telegram_bridge import metrics
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.tasks import telegram_updates_process
 from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret, tenant_get_default
@@ -106,7 +106,9 @@ def _receive(request, tenant, *, header_required: bool):
         return JsonResponse(OK)
     try:
         with transaction.atomic():
-            TelegramUpdate.objects.create(tenant=tenant, update_id=update_id, payload=update)
+            TelegramUpdate.objects.create(
+                tenant=tenant, update_id=update_id, payload=update, traceparent=tracing.traceparent()
+            )
             # Robust: with the broker away the update is still stored, and the sweep takes it.
             transaction.on_commit(lambda: telegram_updates_process.delay(tenant_id=tenant.id), robust=True)
     except IntegrityError:
@@ -114,25 +116,35 @@ def _receive(request, tenant, *, header_required: bool):
     return JsonResponse(OK)
 
 
-def _answer(request, receive) -> JsonResponse:
-    return _guess_blocked(request) or receive()
+def _answer(request, tenant_slug: str, receive) -> JsonResponse:
+    """A blocked guesser's answer, or receive()'s; either counted by status."""
+    try:
+        response = _guess_blocked(request) or receive()
+    except ApiError as exc:
+        response = api_error_response(exc)
+    except Exception:
+        metrics.webhook_answered(tenant_slug=tenant_slug, status=500)
+        raise
+    metrics.webhook_answered(tenant_slug=tenant_slug, status=response.status_code)
+    return response
 
 
 @csrf_exempt
 @allow_methods("POST")
 @default_tenant_view
 def v1_webhook(request):
-    return _answer(request, lambda: _receive(request, request.tenant, header_required=True))
+    return _answer(request, request.tenant.slug, lambda: _receive(request, request.tenant, header_required=True))
 
 
 @csrf_exempt
 @allow_methods("POST")
 def v2_webhook(request, webhook_secret):
+    tenant = tenant_for_webhook_secret(webhook_secret)
+
     def receive():
-        tenant = tenant_for_webhook_secret(webhook_secret)
         if tenant is None:
             return _refuse_guess(request)
         with tenancy.tenant_context(tenant):
             return _receive(request, tenant, header_required=False)
 
-    return _answer(request, receive)
+    return _answer(request, tenant.slug if tenant else metrics.UNKNOWN_TENANT, receive)

@@ -7,21 +7,18 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
-from prometheus_client import Counter
 
+from chatorical import tracing
 from conversations.models import Conversation
 from conversations.tasks import RetryLater
 from telegram_bridge import client as tg
 from telegram_bridge import scheduler
+from telegram_bridge.metrics import call_measured
 from telegram_bridge.models import ChatMigration
 from tenants.models import TelegramConfig, Tenant
 from tenants.selectors import TelegramSettings, telegram_settings_for
 
 logger = logging.getLogger(__name__)
-
-TELEGRAM_FAILURES = Counter(
-    "chatorical_telegram_failures_total", "Telegram calls refused or unanswered", ["tenant", "kind"]
-)
 
 # How long to wait before trying again after a refusal that a human must fix.
 MISSING_RIGHTS_RETRY_SECONDS = 120
@@ -75,12 +72,11 @@ class Bridge:
         """Calls Telegram; follows a chat migration once and turns refusals into retries."""
         try:
             try:
-                result = self.client.call(method, **params)
+                result = self._call_measured(method, params)
             except tg.ChatMigrated as migrated:
                 self._record_migration(params["chat_id"], migrated.new_chat_id)
-                result = self.client.call(method, **{**params, "chat_id": migrated.new_chat_id})
+                result = self._call_measured(method, {**params, "chat_id": migrated.new_chat_id})
         except tg.RetryAfter as exc:
-            self._count("rate_limited")
             if "chat_id" in params:
                 scheduler.pause_chat(bot_id=self.client.bot_id, chat_id=params["chat_id"], seconds=exc.seconds)
             raise RetryLater(exc.seconds, f"telegram asked to wait {exc.seconds}s", counts=False) from None
@@ -90,11 +86,12 @@ class Bridge:
         except tg.BotRemoved as exc:
             self._report("bot_removed", f"{method}: {exc.description}")
             raise RetryLater(BOT_REMOVED_RETRY_SECONDS, exc.description) from None
-        except tg.Unavailable:
-            self._count("unavailable")
-            raise
         self._clear_problem()
         return result
+
+    def _call_measured(self, method: str, params: dict):
+        with tracing.span(f"telegram {method}"), call_measured(tenant_slug=self.tenant.slug, method=method):
+            return self.client.call(method, **params)
 
     def post(self, *, chat_id: int, thread_id: int, text: str, **extra) -> int:
         """Posts into a topic within the send budget; returns the new message id."""
@@ -122,11 +119,7 @@ class Bridge:
             )
             Conversation.objects.filter(chat_id=old_chat_id).update(chat_id=new_chat_id)
 
-    def _count(self, kind: str) -> None:
-        TELEGRAM_FAILURES.labels(tenant=self.tenant.slug, kind=kind).inc()
-
     def _report(self, kind: str, detail: str) -> None:
-        self._count(kind)
         logger.error("telegram bot of tenant %s: %s (%s)", self.tenant.slug, kind, detail)
         cache.set(_problem_key(self.tenant.id), f"{kind}: {detail}", timeout=24 * 3600)
 

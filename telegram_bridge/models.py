@@ -14,6 +14,9 @@ class TelegramUpdate(TenantOwned):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The W3C trace context of the webhook call that brought it (chatorical/tracing.py), so the
+    # worker's handling joins the same trace; empty when tracing is off.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "update_id"], name="tgupdate_tenant_update_unique")]

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from chatorical import tenancy
+from chatorical import tenancy, tracing
 from telegram_bridge.bridge import Bridge
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.updates import update_process
@@ -37,7 +37,7 @@ def process_pending_updates(tenant: Tenant) -> int:
                 return processed
             if bridge is not None:
                 try:
-                    with transaction.atomic():
+                    with tracing.span("telegram update", parent=update.traceparent), transaction.atomic():
                         update_process(bridge=bridge, update=update.payload)
                 except Exception:
                     # A poison update is logged and passed over, never retried forever.

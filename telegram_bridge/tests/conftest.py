@@ -88,6 +88,21 @@ class Agents:
         return [m["text"] for m in self.fake.messages(DEFAULT_CHAT_ID, thread_id=conversation.thread_id)]
 
 
+def processes_env(fake: FakeBotApi, **extra) -> dict:
+    """The environment of daphne and worker processes that use `fake` as the default
+    tenant's Bot API, our send budgets out of the way."""
+    return {
+        "TELEGRAM_API_BASE": fake.base_url,
+        "BOT_TOKEN": DEFAULT_BOT_TOKEN,
+        "SUPPORT_GROUP_ID": str(DEFAULT_CHAT_ID),
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TELEGRAM_HEADER_SECRET": HEADER_SECRET,
+        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 10000,
+        "TELEGRAM_BOT_POSTS_PER_SECOND": 10000,
+        **extra,
+    }
+
+
 @pytest.fixture
 def agents(telegram, default_tenant) -> Agents:
     return Agents(telegram, default_tenant)
