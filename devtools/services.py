@@ -9,8 +9,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from chatorical import tenancy
+from conversations.models import Conversation
 from tenants.models import ApiKey, Tenant
-from tenants.services import IssuedApiKey, api_key_create, tenant_create
+from tenants.services import IssuedApiKey, api_key_create, api_key_revoke, tenant_create
 
 # The generated admin password is kept here (git-ignored) so every `make run` can print it.
 ADMIN_LOGIN_FILE = settings.BASE_DIR / "var" / "dev-admin-login.json"
@@ -67,12 +69,17 @@ def demo_origins() -> list[str]:
 
 @transaction.atomic
 def demo_tenant_ensure(*, reset: bool) -> IssuedApiKey | None:
-    """The demo tenant with an API key holding every scope; on reset, a fresh tenant (its
-    conversations gone) and key. Returns the new key, or None when the tenant was kept."""
-    existing = Tenant.objects.filter(slug=settings.DEMO_TENANT_SLUG).first()
-    if existing is not None and not reset:
+    """The demo tenant with an API key holding every scope; on reset, its conversations gone,
+    its keys revoked and a new key. Returns the new key, or None when the tenant was kept."""
+    tenant = Tenant.objects.filter(slug=settings.DEMO_TENANT_SLUG).first()
+    if tenant is not None and not reset:
         return None
-    if existing is not None:
-        existing.delete()
-    tenant = tenant_create(slug=settings.DEMO_TENANT_SLUG, name="Demo Shop", origins=demo_origins())
+    if tenant is None:
+        tenant = tenant_create(slug=settings.DEMO_TENANT_SLUG, name="Demo Shop", origins=demo_origins())
+    else:
+        # The tenant row itself stays: its audit entries are append-only and name it.
+        with tenancy.tenant_context(tenant):
+            Conversation.objects.all().delete()
+            for api_key in ApiKey.objects.filter(revoked_at__isnull=True):
+                api_key_revoke(api_key=api_key)
     return api_key_create(tenant=tenant, name="demo", scopes=list(ApiKey.Scope.values))

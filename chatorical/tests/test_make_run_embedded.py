@@ -32,7 +32,13 @@ def test_run_script_falls_back_to_embedded_defaults_and_says_so(tmp_path):
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "BOT_TOKEN", "TELEGRAM_HEADER_SECRET")
     }
-    env.update(PORT=str(port), TELEGRAM_SANDBOX_PORT=str(sandbox_port), STATIC_ROOT=str(tmp_path / "static"))
+    metrics_token = "m" * 40  # /ready's detail is for operators only
+    env.update(
+        PORT=str(port),
+        TELEGRAM_SANDBOX_PORT=str(sandbox_port),
+        STATIC_ROOT=str(tmp_path / "static"),
+        METRICS_TOKEN=metrics_token,
+    )
     log = tmp_path / "run.log"
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
@@ -68,7 +74,7 @@ def test_run_script_falls_back_to_embedded_defaults_and_says_so(tmp_path):
         css = httpx.get(f"{base}{stylesheet}", headers={"Accept-Encoding": "gzip"})
         assert css.status_code == 200 and css.headers["content-encoding"] == "gzip"
         assert "immutable" in css.headers["cache-control"]
-        checks = httpx.get(f"{base}/ready").json()["checks"]
+        checks = httpx.get(f"{base}/ready", headers={"Authorization": f"Bearer {metrics_token}"}).json()["checks"]
         assert checks["redis"] == {"ok": True, "mode": "embedded"}
 
         # A visitor's conversation opens a topic in the sandbox's support group.

@@ -113,7 +113,7 @@ def test_a_too_large_body_is_refused_by_nginx_with_the_json_error(behind_nginx):
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "request_too_large"
+    assert response.json()["error"]["code"] == "body_too_large"  # as the app answers
 
 
 async def test_v1_socket_through_nginx_reaches_both_instances(behind_nginx):
@@ -177,3 +177,12 @@ def test_rate_limits_count_the_visitors_address_not_nginxs(behind_nginx):
         spoofed = busy.post("/v1/start", json={}, headers={"X-Forwarded-For": "203.0.113.9"})
         assert spoofed.status_code == 429
         assert other.post("/v1/start", json={}).status_code == 201
+
+
+def test_the_access_log_holds_no_webhook_secret_nor_socket_token(behind_nginx):
+    path_secret, token = "a-path-secret-that-must-not-be-logged-0123456789", "a.socket.token-never-logged"
+    httpx.post(f"{behind_nginx.url}/v2/telegram/webhook/{path_secret}", json={"update_id": 1})
+    httpx.get(f"{behind_nginx.url}/v1/ws?token={token}")
+    logged = behind_nginx.access_log.read_text()
+    assert "/v2/telegram/webhook/<redacted>" in logged and "/v1/ws " in logged
+    assert path_secret not in logged and token not in logged

@@ -81,6 +81,8 @@ def test_preflight_stops_at_once_naming_the_missing_database(missing_database):
         "SERVICE_TOKEN": "s" * 40,
         "CHANNEL_CONFIG_KEYS": "ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=",
         "ALLOWED_HOSTS": "chat.example",
+        "WIDGET_ALLOWED_ORIGINS": "https://www.example.com",
+        "PROD_DATABASE_NAME": missing_database["NAME"],
     }
     result = run_manage("preflight", **env)
     assert result.returncode == 1
@@ -108,7 +110,7 @@ def test_preflight_is_quiet_about_our_own_redis_db():
 @pytest.mark.django_db
 def test_ready_says_embedded_for_what_embedded_mode_does_not_use(settings):
     settings.REDIS_URL = ""
-    checks = Client().get("/ready").json()["checks"]
+    checks = Client().get("/ready", HTTP_AUTHORIZATION=f"Bearer {settings.SERVICE_TOKEN}").json()["checks"]
     assert checks["redis"] == {"ok": True, "mode": "embedded"}
     assert checks["rate_limiter"] == {"ok": True, "mode": "embedded"}
     assert checks["database"]["ok"] and "mode" not in checks["database"]

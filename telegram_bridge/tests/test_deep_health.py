@@ -104,7 +104,7 @@ def test_none_of_it_counts_as_usage(client, agents, service, default_tenant):
     with tenancy.tenant_context(default_tenant):
         assert Message.objects.filter(conversation__is_synthetic=True).exists()
     usage = client.get("/api/v2/usage/", **api_key(default_tenant, [ApiKey.Scope.USAGE_READ])).json()
-    assert (usage["conversations"], usage["messages"]) == (0, 0)
+    assert (usage["limits"]["conversations"]["used"], usage["limits"]["messages"]["used"]) == (0, 0)
 
 
 def test_a_failing_step_is_named_without_its_cause(client, agents, service):
