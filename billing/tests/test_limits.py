@@ -112,7 +112,10 @@ def test_another_tenants_api_calls_do_not_use_up_this_ones(client, tenant_a, ten
 def tenant_a_with_bot(tenant_a, fake_bot_api, settings):  # noqa: F811
     settings.TELEGRAM_API_BASE = fake_bot_api.base_url
     telegram_config_set(
-        tenant=tenant_a.tenant, bot_token=DEFAULT_BOT_TOKEN, support_group_id=DEFAULT_CHAT_ID, webhook_secret="hook-a-" + "a" * 32
+        tenant=tenant_a.tenant,
+        bot_token=DEFAULT_BOT_TOKEN,
+        support_group_id=DEFAULT_CHAT_ID,
+        webhook_secret="hook-a-" + "a" * 32,
     )
     return tenant_a
 
