@@ -70,6 +70,14 @@ class BillingPolicy:
         plan = selectors.plan_for(tenant)
         return plan.api_rate_multiplier if plan else 1.0
 
+    def widget_origins_max(self, tenant) -> int | None:
+        plan = selectors.plan_for(tenant)
+        return plan.widget_origins if plan else None
+
+    def admin_seats_max(self, tenant) -> int | None:
+        plan = selectors.plan_for(tenant)
+        return plan.admin_seats if plan else None
+
     def conversation_start_check(self, tenant, *, locale: str = "") -> None:
         plan = selectors.plan_for(tenant)
         if plan is None or plan.conversations_per_month is None:

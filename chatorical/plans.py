@@ -22,6 +22,12 @@ class PlanPolicy(Protocol):
     def api_call_record(self, tenant) -> None:
         """Counts one API call, or raises the 429 ApiError when the plan has none left."""
 
+    def widget_origins_max(self, tenant) -> int | None:
+        """How many widget origins the tenant's plan allows; None for any number."""
+
+    def admin_seats_max(self, tenant) -> int | None:
+        """How many members (Django admin seats) the tenant's plan allows; None for any number."""
+
 
 class _Unlimited:
     def api_rate_multiplier(self, tenant) -> float:
@@ -34,6 +40,12 @@ class _Unlimited:
         return True
 
     def api_call_record(self, tenant) -> None:
+        return None
+
+    def widget_origins_max(self, tenant) -> int | None:
+        return None
+
+    def admin_seats_max(self, tenant) -> int | None:
         return None
 
 

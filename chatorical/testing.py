@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -477,3 +478,16 @@ class OtlpReceiver:
     def close(self):
         self._server.shutdown()
         self._server.server_close()
+
+
+def forget_send_budgets(*, as_after_a_restart: bool = False):
+    """Every send budget unspent; unless `as_after_a_restart`, with the mark that says
+    Redis did not lose them, so no restart hold applies (chatorical/ratelimit.py)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in (f"{settings.REDIS_KEY_PREFIX}:budget:*", f"{settings.REDIS_KEY_PREFIX}:*tg:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    if not as_after_a_restart:
+        client.set(f"{settings.REDIS_KEY_PREFIX}:budget:epoch", 1)
+    client.close()

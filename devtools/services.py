@@ -75,7 +75,7 @@ def demo_tenant_ensure(*, reset: bool) -> IssuedApiKey | None:
     if tenant is not None and not reset:
         return None
     if tenant is None:
-        tenant = tenant_create(slug=settings.DEMO_TENANT_SLUG, name="Demo Shop", origins=demo_origins())
+        tenant = tenant_create(slug=settings.DEMO_TENANT_SLUG, name="Demo Shop", origins=demo_origins(), plan="pro")
     else:
         # The tenant row itself stays: its audit entries are append-only and name it.
         with tenancy.tenant_context(tenant):

@@ -15,6 +15,14 @@ class TenantForm(forms.ModelForm):
         model = Tenant
         fields = "__all__"
 
+    def clean_allowed_origins(self):
+        origins = self.cleaned_data["allowed_origins"]
+        try:
+            services.tenant_origins_check(tenant=self.instance, origins=list(origins or ()))
+        except ApiError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return origins
+
     def clean_retention_days(self):
         days = self.cleaned_data["retention_days"]
         try:
@@ -37,8 +45,25 @@ class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = ["plan", "created_at", "updated_at"]
 
 
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant")
+        if tenant is not None and (self.instance.pk is None or self.instance.tenant_id != tenant.pk):
+            try:
+                services.membership_seat_check(tenant=tenant)
+            except ApiError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = MembershipForm
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", "tenant"]
     search_fields = ["user__username", "user__email"]

@@ -10,11 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from chatorical import tenancy
+from chatorical import plans, tenancy
 from chatorical.errors import ApiError
 from chatorical.http import LOCALE_RE
 from tenants import crypto, retention
-from tenants.models import ApiKey, TelegramConfig, Tenant
+from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
 from tenants.selectors import api_key_hash, origin_normalize, webhook_secret_digest
 
 # Telegram's rule for secret_token; we hold the path secret to the same alphabet.
@@ -49,11 +49,33 @@ def tenant_create(*, slug: str, name: str, origins: list[str] = (), locale: str 
             raise ApiError(400, "invalid_origin", f"`{origin}` is not an origin such as https://shop.example.")
         if normalized not in allowed_origins:
             allowed_origins.append(normalized)
+    tenant_origins_check(tenant=Tenant(slug=slug, plan=plan), origins=allowed_origins)
     tenant = Tenant.objects.create(
         slug=slug, name=name.strip(), allowed_origins=allowed_origins, default_locale=locale, plan=plan
     )
     audit_record(tenant_id=tenant.id, action="tenant.create", object_type="tenants.tenant", object_id=tenant.pk)
     return tenant
+
+
+def tenant_origins_check(*, tenant: Tenant, origins: list[str]) -> None:
+    """Raises ApiError when `origins` are more than the plan allows. A tenant already above a
+    lowered limit keeps its origins and may remove some, but add none."""
+    most = plans.policy().widget_origins_max(tenant)
+    if most is not None and len(origins) > max(most, len(tenant.allowed_origins or ())):
+        raise ApiError(
+            400, "plan_limit_reached", f"The plan `{tenant.plan}` allows {most} widget origins; {len(origins)} given."
+        )
+
+
+def membership_seat_check(*, tenant: Tenant) -> None:
+    """Raises ApiError when the tenant's members already fill the seats of its plan."""
+    most = plans.policy().admin_seats_max(tenant)
+    if most is None:
+        return
+    with tenancy.tenant_context(tenant):
+        taken = Membership.objects.filter(tenant=tenant).count()
+    if taken >= most:
+        raise ApiError(400, "plan_limit_reached", f"The plan `{tenant.plan}` allows {most} admin seats, all taken.")
 
 
 def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: str, header_secret: str = "") -> None:

@@ -15,6 +15,7 @@ from billing.models import BillingEvent
 from billing.tests.factories import plan_create
 from chatorical import tenancy
 from chatorical.asgi import application
+from chatorical.testing import forget_send_budgets
 from conversations.models import Message, OutboxEvent
 from conversations.tests.factories import conversation_for, message_for, token_for
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
@@ -110,9 +111,13 @@ def test_another_tenants_api_calls_do_not_use_up_this_ones(client, tenant_a, ten
 
 @pytest.fixture
 def tenant_a_with_bot(tenant_a, fake_bot_api, settings):  # noqa: F811
+    forget_send_budgets()  # no restart hold: this Redis lost nothing
     settings.TELEGRAM_API_BASE = fake_bot_api.base_url
     telegram_config_set(
-        tenant=tenant_a.tenant, bot_token=DEFAULT_BOT_TOKEN, support_group_id=DEFAULT_CHAT_ID, webhook_secret="hook-a-" + "a" * 32
+        tenant=tenant_a.tenant,
+        bot_token=DEFAULT_BOT_TOKEN,
+        support_group_id=DEFAULT_CHAT_ID,
+        webhook_secret="hook-a-" + "a" * 32,
     )
     return tenant_a
 

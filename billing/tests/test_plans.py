@@ -1,6 +1,7 @@
 """Plans: the migration's rows, one plan per tenant with its history, set by the CLI, the
 admin or Stripe; the API rate multipliers come from the same rows."""
 
+import json
 import subprocess
 import sys
 from io import StringIO
@@ -171,3 +172,51 @@ def test_a_plan_change_is_audited_with_the_field_name_and_the_cli_as_actor(tenan
     with tenancy.tenant_context(tenant_a.tenant):
         entry = AuditEntry.objects.get(action="tenant.plan_set")
     assert (entry.actor_type, entry.changed_fields, entry.detail["to"]) == ("cli", ["plan"], "pro")
+
+
+@pytest.mark.django_db
+def test_a_tenant_gets_no_more_widget_origins_than_its_plan_allows():
+    # free: one origin
+    with pytest.raises(CommandError, match="allows 1 widget origins"):
+        run("tenant", "create", "two-sites", "--name", "Two", "--origin", "https://a.example", "--origin", "https://b.example")
+    assert not Tenant.objects.filter(slug="two-sites").exists()
+    run("tenant", "create", "two-sites", "--name", "Two", "--origin", "https://a.example", "--plan", "pro")
+
+
+def origins_form(tenant, origins: list[str]) -> dict:
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "status": tenant.status,
+        "allowed_origins": json.dumps(origins),
+        "default_locale": tenant.default_locale,
+        "rate_limits": "{}",
+        "retention_days": 30,
+    }
+
+
+@pytest.mark.django_db
+def test_a_lowered_origin_limit_keeps_the_origins_but_takes_no_new_one(client, superuser, tenant_a):
+    url = f"/admin/tenants/tenant/{tenant_a.tenant.pk}/change/"
+    three = ["https://a.example", "https://b.example", "https://c.example"]
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(allowed_origins=three, plan="free", retention_days=30)
+    tenant = Tenant.objects.get(pk=tenant_a.tenant.pk)
+    refused = client.post(url, origins_form(tenant, [*three, "https://d.example"]))
+    assert refused.status_code == 200 and "allows 1 widget origins" in refused.content.decode()
+    assert client.post(url, origins_form(tenant, three[:2])).status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).allowed_origins == three[:2]
+
+
+@pytest.mark.django_db
+def test_members_take_no_more_seats_than_the_plan_has(client, superuser, django_user_model, tenant_a):
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(plan="free")  # two seats
+    tenant = Tenant.objects.get(pk=tenant_a.tenant.pk)
+    staff_of(django_user_model, tenant, Membership.Role.OWNER)
+    staff_of(django_user_model, tenant, Membership.Role.AGENT)
+    third = django_user_model.objects.create_user("third", password="pw", is_staff=True)
+    response = client.post(
+        "/admin/tenants/membership/add/", {"user": third.pk, "tenant": tenant.pk, "role": Membership.Role.AGENT}
+    )
+    assert response.status_code == 200 and "allows 2 admin seats, all taken" in response.content.decode()
+    with tenancy.tenant_context(tenant):
+        assert Membership.objects.filter(tenant=tenant).count() == 2

@@ -1,11 +1,10 @@
 """The default tenant wired to a running fake Bot API, as v1 deployments configure it."""
 
 import pytest
-import redis
-from django.conf import settings
 from django.test import Client
 
 from chatorical import tenancy
+from chatorical.testing import forget_send_budgets
 from conversations.tasks import drain_conversation
 from telegram_bridge.tasks import process_pending_updates
 from telegram_bridge.testing.fake_bot_api import FakeBotApi
@@ -15,19 +14,6 @@ HEADER_SECRET = "header-secret-for-tests-0123456789abcdef"
 WEBHOOK_SECRET = "path-secret-for-tests-0123456789abcdef"
 AGENT = {"id": 4242, "is_bot": False, "first_name": "Grace", "username": "grace"}
 OTHER_AGENT = {"id": 4343, "is_bot": False, "first_name": "Linus"}
-
-
-def forget_send_budgets(*, as_after_a_restart: bool = False):
-    """Every send budget unspent; unless `as_after_a_restart`, with the mark that says
-    Redis did not lose them, so no restart hold applies (chatorical/ratelimit.py)."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in (f"{settings.REDIS_KEY_PREFIX}:budget:*", f"{settings.REDIS_KEY_PREFIX}:*tg:*"):
-        keys = list(client.scan_iter(pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-    if not as_after_a_restart:
-        client.set(f"{settings.REDIS_KEY_PREFIX}:budget:epoch", 1)
-    client.close()
 
 
 @pytest.fixture

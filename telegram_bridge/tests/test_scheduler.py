@@ -3,8 +3,8 @@
 import time
 
 from chatorical import ratelimit
+from chatorical.testing import forget_send_budgets
 from telegram_bridge import scheduler
-from telegram_bridge.tests.conftest import forget_send_budgets
 
 
 def test_a_paused_chat_waits_without_spending_its_budgets(telegram, settings):
