@@ -63,6 +63,7 @@ class BrokerConnectionWatch(bootsteps.StartStopStep):
 
 app.steps["consumer"].add(BrokerConnectionWatch)
 
+
 @worker_init.connect
 def _tracing_configure(**kwargs):
     # Before the pool forks: the SDK's span processors restart their threads in each child.

@@ -33,7 +33,11 @@ def _secrets(values: Settings) -> list[str]:
 
 
 def _channel_config_keys(values: Settings) -> list[str]:
-    return [] if values.get("CHANNEL_CONFIG_KEYS") else ["CHANNEL_CONFIG_KEYS is required (Fernet keys for tenant secrets)"]
+    return (
+        []
+        if values.get("CHANNEL_CONFIG_KEYS")
+        else ["CHANNEL_CONFIG_KEYS is required (Fernet keys for tenant secrets)"]
+    )
 
 
 def _database(values: Settings) -> list[str]:

@@ -627,9 +627,10 @@ async def socket_slot_give_back(*, holder: str) -> None:
 
 
 # Budgets of calls we make ourselves (Telegram's send limits) space calls out evenly
-# (_BUDGET_SCRIPT, GCRA) and have no penalty: a refused reservation only learns when there is room, so callers that wait and
-# retry are served in turn. They are not scaled by RATE_LIMIT_SCALE: the other side's
-# limits do not move with ours. Like the limits, they are off without Redis.
+# (_BUDGET_SCRIPT, GCRA) and have no penalty: a refused reservation only learns when there
+# is room, so callers that wait and retry are served in turn. They are not scaled by
+# RATE_LIMIT_SCALE: the other side's limits do not move with ours. Like the limits, they
+# are off without Redis.
 #
 # Never above the other side's limits, even across a Redis restart: while Redis does not
 # answer, a reservation waits (the calls stay queued in the outbox); and when Redis comes

@@ -46,9 +46,7 @@ def sentinel_target(url: str, *, db: int) -> SentinelTarget | None:
         sentinels.append((name.strip("[]"), int(port)))
     if not master:
         raise ImproperlyConfigured("REDIS_URL: a sentinel:// URL must end with /MASTER_NAME")
-    return SentinelTarget(
-        sentinels=tuple(sentinels), master=master, password=unquote(parts.password or ""), db=db
-    )
+    return SentinelTarget(sentinels=tuple(sentinels), master=master, password=unquote(parts.password or ""), db=db)
 
 
 def channel_layer_host(target: SentinelTarget, **options) -> dict:

@@ -46,9 +46,7 @@ if not IS_PROD:
         "CONVERSATION_JWT_SECRET", DEV_SECRETS_DIR, random_token
     )
     SECRET_KEY = SECRET_KEY or dev_secret("DJANGO_SECRET_KEY", DEV_SECRETS_DIR, random_token)
-    CHANNEL_CONFIG_KEYS = CHANNEL_CONFIG_KEYS or [
-        dev_secret("CHANNEL_CONFIG_KEYS", DEV_SECRETS_DIR, random_fernet_key)
-    ]
+    CHANNEL_CONFIG_KEYS = CHANNEL_CONFIG_KEYS or [dev_secret("CHANNEL_CONFIG_KEYS", DEV_SECRETS_DIR, random_fernet_key)]
 
 # A bearer for Prometheus and monitors: /metrics and the detail of /ready, nothing else.
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -168,4 +168,3 @@ STEPS = (("start", _start), ("topic", _topic), ("welcome", _welcome), ("token", 
 
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
-

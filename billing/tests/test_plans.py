@@ -178,7 +178,17 @@ def test_a_plan_change_is_audited_with_the_field_name_and_the_cli_as_actor(tenan
 def test_a_tenant_gets_no_more_widget_origins_than_its_plan_allows():
     # free: one origin
     with pytest.raises(CommandError, match="allows 1 widget origins"):
-        run("tenant", "create", "two-sites", "--name", "Two", "--origin", "https://a.example", "--origin", "https://b.example")
+        run(
+            "tenant",
+            "create",
+            "two-sites",
+            "--name",
+            "Two",
+            "--origin",
+            "https://a.example",
+            "--origin",
+            "https://b.example",
+        )
     assert not Tenant.objects.filter(slug="two-sites").exists()
     run("tenant", "create", "two-sites", "--name", "Two", "--origin", "https://a.example", "--plan", "pro")
 

@@ -50,7 +50,8 @@ def pgbouncer(tmp_path):
 
 def test_the_pooler_setting_turns_server_side_cursors_off():
     result = load_settings(
-        "d = settings.DATABASES['default']; print(d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS'].get('prepare_threshold'))",
+        "d = settings.DATABASES['default'];"
+        " print(d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS'].get('prepare_threshold'))",
         DATABASE_URL="postgres://postgres@127.0.0.1:6432/",
         DATABASE_POOLER="pgbouncer-transaction",
     )

@@ -3,7 +3,6 @@
 from chatorical import prod_settings
 from chatorical.tests.test_settings import PROD, load_settings
 
-
 # The finished settings of a complete prod environment, as the checks see them.
 PROD_VALUES = {
     "CONVERSATION_JWT_SECRET": "j" * 40,

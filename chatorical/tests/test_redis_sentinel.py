@@ -83,9 +83,7 @@ def test_settings_point_every_client_at_the_sentinels():
 async def test_an_instance_on_a_sentinel_url_is_ready_and_fans_out(sentinel_url, start_server):
     server = start_server(REDIS_URL=sentinel_url)
     async with httpx.AsyncClient() as client:
-        ready = await client.get(
-            f"{server.url}/ready", headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"}
-        )
+        ready = await client.get(f"{server.url}/ready", headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"})
         assert ready.status_code == 200, ready.text
         assert ready.json()["failing"] == []
         token = (await client.post(f"{server.url}/v1/start", json={"name": "Ada"})).json()["token"]

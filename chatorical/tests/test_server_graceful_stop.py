@@ -30,4 +30,3 @@ async def test_sigterm_closes_open_sockets_with_service_restart_and_exits_cleanl
             assert socket.close_code == 1012
             assert socket.close_reason == "service restart"
     assert await asyncio.to_thread(server.process.wait, 15) == 0
-

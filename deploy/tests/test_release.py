@@ -46,7 +46,9 @@ def live_instances(tmp_path):
     ports = [free_port(), free_port()]
     env = process_env()
     for port in ports:
-        subprocess.run([sys.executable, "-m", "deploy.tests.webctl", "start", str(state), str(port)], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "deploy.tests.webctl", "start", str(state), str(port)], cwd=ROOT, env=env, check=True
+        )
     for port in ports:
         wait_ready(port)
     yield state, ports

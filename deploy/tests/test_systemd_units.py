@@ -9,7 +9,12 @@ import pytest
 from chatorical.testing import ROOT
 
 UNITS_DIR = ROOT / "deploy" / "systemd"
-SERVICES = ["chatorical-web@.service", "chatorical-worker.service", "chatorical-beat.service", "chatorical-backup.service"]
+SERVICES = [
+    "chatorical-web@.service",
+    "chatorical-worker.service",
+    "chatorical-beat.service",
+    "chatorical-backup.service",
+]
 # The units name the release directory of deploy/README.md; the verifier needs executables
 # that exist, so it checks copies pointing at this checkout (its .venv) instead.
 RELEASE_DIR = "/srv/chatorical/current"
