@@ -325,21 +325,25 @@ class V2ConversationConsumer(V1ConversationConsumer):
     async def _opening(self):
         if self.conversation.claimed_by_id is not None:
             await self.send_json(realtime.agent_joined_event(agent=self.conversation.claimed_by_name))
-        # In pages, so a long conversation is never all in memory at once.
+        self.last_seq = await self._send_stored_after(self.conversation, self.last_seq)
+        await super()._opening()
+
+    async def _send_stored_after(self, conversation: Conversation, seq: int) -> int:
+        """Sends the stored messages after `seq`, in pages so a long conversation is never
+        all in memory at once; returns the seq of the last one sent."""
         while True:
             page = await run_for_tenant(
                 self.tenant,
                 selectors.message_list,
-                conversation=self.conversation,
-                after_seq=self.last_seq,
+                conversation=conversation,
+                after_seq=seq,
                 limit=settings.BACKLOG_PAGE_SIZE,
             )
             for message in page:
-                self.last_seq = self.sent_seq = message.seq
+                seq = self.sent_seq = message.seq
                 await self.send_json(realtime.message_event(message))
             if len(page) < settings.BACKLOG_PAGE_SIZE:
-                break
-        await super()._opening()
+                return seq
 
     async def channel_layer_resumed(self, message):
         """Catches up in place from the database on what the layer's outage swallowed."""
@@ -352,12 +356,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
             return
         if conversation.claimed_by_id is not None:
             await self.send_json(realtime.agent_joined_event(agent=conversation.claimed_by_name))
-        missed = await run_for_tenant(
-            self.tenant, selectors.message_list, conversation=conversation, after_seq=self.sent_seq
-        )
-        for stored in missed:
-            self.sent_seq = stored.seq
-            await self.send_json(realtime.message_event(stored))
+        await self._send_stored_after(conversation, self.sent_seq)
 
     async def conversation_event(self, message):
         # Only the backlog is compared against: live events of one conversation come from
