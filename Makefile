@@ -16,6 +16,7 @@ run: install
 	./deploy/run-local.sh
 
 test: install
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

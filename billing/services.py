@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from billing import selectors
+from billing.delivery import billing_warnings_deliver_soon
 from billing.models import BillingEvent, Plan, StripeEvent, Subscription, UsageCounter
 from billing.selectors import LimitState, LimitUsage, Period
 from chatorical import tenancy
@@ -145,21 +146,11 @@ def _warning_record(*, tenant: Tenant, period: Period, limit: LimitUsage, kind: 
                 payload={"limit": limit.name, "used": limit.used, "limit_value": limit.limit, "percent": percent},
                 available_at=timezone.now(),
             )
-            transaction.on_commit(lambda: _deliver_soon(tenant.id))
+            transaction.on_commit(lambda: billing_warnings_deliver_soon(tenant.id))
     except IntegrityError:
         return None  # another process recorded it first
     logger.warning("tenant %s: %s %s at %s of %s", tenant.slug, kind, limit.name, limit.used, limit.limit)
     return event
-
-
-def _deliver_soon(tenant_id: int) -> None:
-    from billing.tasks import billing_warnings_deliver
-
-    try:
-        billing_warnings_deliver.delay(tenant_id=tenant_id)
-    except Exception:
-        # Stored in the outbox: the sweep delivers it.
-        logger.exception("could not queue the billing warnings of tenant %s", tenant_id)
 
 
 def usage_counters_compact(*, before: datetime | None = None) -> int:

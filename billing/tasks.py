@@ -4,16 +4,6 @@ from django.utils import timezone
 from billing import services
 from billing.models import Subscription
 from chatorical import tenancy
-from conversations.tasks import drain_conversation
-from tenants.models import Tenant
-
-
-@shared_task(acks_late=True)
-def billing_warnings_deliver(*, tenant_id: int) -> int:
-    """Delivers the tenant's pending billing warnings: its outbox events of no conversation."""
-    tenant = Tenant.objects.get(pk=tenant_id)
-    with tenancy.tenant_context(tenant):
-        return drain_conversation(None)
 
 
 @shared_task(acks_late=True)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -24,6 +25,16 @@ from chatorical.http import operator_token_valid
 from chatorical.metrics import metrics_view
 
 logger = logging.getLogger(__name__)
+
+# Parts of /ready's detail that apps add (name -> a function answering it), registered in
+# their AppConfig.ready, so the core imports no app: telegram_bridge adds `telegram`, the
+# bots that need a human (reported, not failing: the process is fine and conversations
+# wait for the fix).
+_ready_details: dict[str, Callable[[], object]] = {}
+
+
+def ready_detail_register(name: str, detail: Callable[[], object]) -> None:
+    _ready_details[name] = detail
 
 
 def health(request):
@@ -101,7 +112,7 @@ def ready(request):
     if operator_token_valid(request):
         body.update(failing=failing, checks=results)
         if not failing:
-            body["telegram"] = _telegram_problems()
+            body.update({name: detail() for name, detail in _ready_details.items()})
     return JsonResponse(body, status=status)
 
 
@@ -111,13 +122,3 @@ def metrics(request):
             401, "invalid_metrics_token", "Send `Authorization: Bearer <METRICS_TOKEN or SERVICE_TOKEN>`."
         )
     return metrics_view(request)
-
-
-def _telegram_problems() -> dict:
-    """Bots that need a human (a right to grant, a kicked bot): reported, not failing, as
-    the process itself is fine and conversations wait for the fix."""
-    from telegram_bridge.bridge import bot_problems
-    from tenants.models import Tenant
-
-    slugs = dict(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", "slug"))
-    return {slugs[tenant_id]: problem for tenant_id, problem in bot_problems(list(slugs)).items()}

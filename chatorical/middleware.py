@@ -1,6 +1,7 @@
 import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.urls import Resolver404, resolve
@@ -10,6 +11,18 @@ from chatorical.errors import ApiError, api_error_response, error_response
 from chatorical.logs import request_id_var
 
 logger = logging.getLogger(__name__)
+
+# How TenantMiddleware finds a request's tenant: `lookup(request, slug)` answers the active
+# tenant `slug` names (None if there is none), or the default tenant for slug None. The
+# tenants app registers it at start-up (tenants/apps.py), so the core imports no app.
+TenantLookup = Callable[..., object]
+_tenant_lookup: TenantLookup | None = None
+
+
+def tenant_lookup_register(lookup: TenantLookup) -> None:
+    global _tenant_lookup
+    _tenant_lookup = lookup
+
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 API_PATH_RE = re.compile(r"^/(v1|v2|api|health|ready)(/|$)")
@@ -78,16 +91,14 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from tenants.selectors import tenant_get_active, tenant_get_default
-
         try:
             match = resolve(request.path_info)
         except Resolver404:
             return self.get_response(request)
         if getattr(match.func, "tenant_scope", None) == "default":
-            tenant = tenant_get_default()
+            tenant = _tenant_lookup(request, None)
         elif "tenant_slug" in match.kwargs:
-            tenant = tenant_get_active(slug=match.kwargs["tenant_slug"])
+            tenant = _tenant_lookup(request, match.kwargs["tenant_slug"])
             if tenant is None:
                 return error_response(404, "tenant_not_found", "No such tenant.")
         else:

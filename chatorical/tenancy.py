@@ -64,9 +64,9 @@ def current_scope() -> "TenantRef | _CrossTenant | None":
 def tenant_context(tenant):
     """Act for `tenant` (a Tenant or TenantRef) inside the block."""
     token = _scope.set(TenantRef(id=tenant.id, slug=tenant.slug))
-    tracing.tenant_mark(tenant.slug)
     try:
-        yield
+        with tracing.tenant_marked(tenant.slug):
+            yield
     finally:
         _scope.reset(token)
 
@@ -77,7 +77,8 @@ def cross_tenant(reason: str):
     logger.debug("cross-tenant scope entered: %s", reason)
     token = _scope.set(_CrossTenant(reason))
     try:
-        yield
+        with tracing.tenant_marked(None):
+            yield
     finally:
         _scope.reset(token)
 

@@ -17,11 +17,15 @@ slug). Spans never carry message text, secrets, or a conversation id (the v2 wid
 capability).
 """
 
+import contextvars
 import os
 from contextlib import contextmanager, nullcontext
 
 TENANT_ATTRIBUTE = "tenant"
 _tracer = None  # set by configure(): tracing is on
+# The slug of the tenant in context, as tenancy.py sets it: kept here so that tracing,
+# which the tenant context uses, does not read the tenant context back.
+_tenant_slug: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_tenant_slug", default=None)
 
 
 def enabled() -> bool:
@@ -50,13 +54,11 @@ def configure(*, exporter=None) -> bool:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    from chatorical import tenancy  # it marks spans with the tenant it sets: imported here
-
     class TenantSpanProcessor(SpanProcessor):
         def on_start(self, span, parent_context=None):
-            tenant = tenancy.current_tenant()
-            if tenant is not None:
-                span.set_attribute(TENANT_ATTRIBUTE, tenant.slug)
+            slug = _tenant_slug.get()
+            if slug is not None:
+                span.set_attribute(TENANT_ATTRIBUTE, slug)
 
     provider = TracerProvider(resource=Resource.create({"service.name": _service_name()}))
     provider.add_span_processor(TenantSpanProcessor())
@@ -93,7 +95,7 @@ def _path_redacted(span, request, response) -> None:
 
 def _url_redacted(span, request) -> None:
     """A Bot API URL holds the bot's token: spans keep the URL with the token masked."""
-    from chatorical.logs import redact
+    from chatorical.redaction import redact
 
     url = redact(str(request.url))
     for attribute in _URL_ATTRIBUTES:
@@ -133,9 +135,22 @@ def _span(name: str, parent: str, attributes: dict):
         yield current
 
 
+@contextmanager
+def tenant_marked(slug: str | None):
+    """Spans started inside the block carry `tenant` (none with `slug` None), and so does
+    the current span (a request's, started before its middleware resolved the tenant).
+    The tenant context (tenancy.py) enters it."""
+    token = _tenant_slug.set(slug)
+    if slug is not None:
+        tenant_mark(slug)
+    try:
+        yield
+    finally:
+        _tenant_slug.reset(token)
+
+
 def tenant_mark(slug: str) -> None:
-    """Sets `tenant` on the current span: for spans started before the tenant was known
-    (a request's, before its middleware resolved the tenant)."""
+    """Sets `tenant` on the current span: for spans started before the tenant was known."""
     if _tracer is None:
         return
     from opentelemetry import trace

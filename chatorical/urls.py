@@ -55,7 +55,7 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="api-v2-schema", template_name="api_docs/redoc.html"),
         name="api-v2-redoc",
     ),
-    path("api/v2/", include("conversations.urls_api")),
+    path("api/v2/", include("chatorical.urls_api")),
     path("api/v2/", include("lifecycle.urls_api")),
     path("admin/", admin.site.urls),
     path("metrics", health.metrics, name="metrics"),

@@ -5,9 +5,18 @@ class TelegramBridgeConfig(AppConfig):
     name = "telegram_bridge"
 
     def ready(self):
-        # Registers the outbox handlers of the Telegram side and its metrics read at scrape time.
+        # Registers the outbox handlers of the Telegram side; the bots that need a human
+        # with /ready's detail and the metrics read at scrape time; and `manage.py tenant
+        # telegram --set-webhook`.
+        from chatorical.health import ready_detail_register
         from chatorical.metrics import scrape_collector
-        from telegram_bridge import handlers  # noqa: F401
-        from telegram_bridge.metrics import collect_bot_problems
+        from telegram_bridge import (
+            bot_health,
+            handlers,  # noqa: F401
+        )
+        from telegram_bridge.webhook_setup import set_webhook
+        from tenants.cli import webhook_setter_register
 
-        scrape_collector(collect_bot_problems)
+        ready_detail_register("telegram", bot_health.ready_detail)
+        scrape_collector(bot_health.collect_bot_problems)
+        webhook_setter_register(set_webhook)

@@ -4,7 +4,6 @@ import time
 from contextlib import contextmanager
 
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
 
 from chatorical.metrics import tenant_label
 from telegram_bridge import client as tg
@@ -65,26 +64,3 @@ def call_measured(*, tenant_slug: str, method: str):
 
 def webhook_answered(*, tenant_slug: str, status: int) -> None:
     WEBHOOK_RESPONSES.labels(tenant=tenant_label(tenant_slug), status=str(status)).inc()
-
-
-def collect_bot_problems() -> list:
-    """1 for each active tenant whose bot has a problem a human must fix, as /ready reports
-    it (`kind` names it); 0 without a kind for the others, so a quiet tenant still has data."""
-    from telegram_bridge.bridge import bot_problems
-    from tenants.models import Tenant
-
-    problems = GaugeMetricFamily(
-        "chatorical_telegram_bot_problem",
-        "1 while the tenant's bot has a problem a human must fix (missing rights, removed bot).",
-        labels=["tenant", "kind"],
-    )
-    slugs = dict(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", "slug"))
-    found = bot_problems(list(slugs))
-    series: dict[tuple[str, str], int] = {}
-    for tenant_id, slug in slugs.items():
-        problem = found.get(tenant_id)
-        key = (tenant_label(slug), problem.split(":", 1)[0] if problem else "")
-        series[key] = max(series.get(key, 0), 1 if problem else 0)
-    for labels, value in series.items():
-        problems.add_metric(list(labels), value)
-    return [problems]

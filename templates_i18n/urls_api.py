@@ -1,4 +1,4 @@
-"""Routes of tenant texts in the /api/v2 API (part of conversations/urls_api.py)."""
+"""Routes of tenant texts in the /api/v2 API (part of chatorical/urls_api.py)."""
 
 from django.urls import path
 

@@ -1,5 +1,6 @@
-"""Subcommands that other apps add to `manage.py tenant` (tenants cannot import them):
-registered in their AppConfig.ready."""
+"""What other apps add to `manage.py tenant` (tenants cannot import them), registered in
+their AppConfig.ready: subcommands (billing's `plan`), and the function behind
+`telegram --set-webhook` (telegram_bridge's)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,3 +23,17 @@ def subcommand_register(subcommand: Subcommand) -> None:
 
 def subcommands() -> list[Subcommand]:
     return list(_subcommands.values())
+
+
+# (tenant=, base_url=) -> None: points the tenant's bot at this deployment's webhook.
+WebhookSetter = Callable[..., None]
+_webhook_setter: WebhookSetter | None = None
+
+
+def webhook_setter_register(setter: WebhookSetter) -> None:
+    global _webhook_setter
+    _webhook_setter = setter
+
+
+def webhook_setter() -> WebhookSetter | None:
+    return _webhook_setter

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db.models import Count
 
-from chatorical import logs, tenancy
+from chatorical import redaction, tenancy
 from tenants import crypto
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
 
@@ -26,6 +26,15 @@ def tenant_get(*, slug: str) -> Tenant | None:
 def tenant_get_default() -> Tenant:
     """The v1 deployment's tenant; created by a migration, so it always exists."""
     return Tenant.objects.get(slug=settings.DEFAULT_TENANT_SLUG)
+
+
+def request_tenant(request, slug: str | None) -> Tenant | None:
+    """The active tenant `slug` names (the default tenant for None), looked up once per
+    request: the CORS check (cors.py) and the tenant middleware both ask for it."""
+    looked_up = request.__dict__.setdefault("_tenants_looked_up", {})
+    if slug not in looked_up:
+        looked_up[slug] = tenant_get_default() if slug is None else tenant_get_active(slug=slug)
+    return looked_up[slug]
 
 
 def tenant_list() -> list[Tenant]:
@@ -132,7 +141,7 @@ def telegram_settings_for(tenant: Tenant) -> TelegramSettings | None:
         webhook_secret=crypto.decrypt(config.webhook_secret_encrypted),
         header_secret=crypto.decrypt(config.header_secret_encrypted) if config.header_secret_encrypted else "",
     )
-    logs.secret_register(telegram.bot_token, telegram.webhook_secret, telegram.header_secret)
+    redaction.secret_register(telegram.bot_token, telegram.webhook_secret, telegram.header_secret)
     return telegram
 
 

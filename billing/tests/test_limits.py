@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from billing import selectors, services, tasks
+from billing import delivery, selectors, services
 from billing.models import BillingEvent
 from billing.tests.factories import plan_create
 from chatorical import tenancy
@@ -145,13 +145,13 @@ def test_soft_then_hard_warnings_once_each_in_history_group_metric_and_banner(
     # Through the outbox, into the group's General topic.
     with tenancy.tenant_context(tenant):
         assert OutboxEvent.objects.filter(kind=services.PLAN_USAGE_WARNING, conversation=None).count() == 2
-    assert tasks.billing_warnings_deliver(tenant_id=tenant.id) == 2
+    assert delivery.billing_warnings_deliver(tenant_id=tenant.id) == 2
     posted = [message["text"] for message in fake_bot_api.messages(DEFAULT_CHAT_ID, thread_id=1)]
     assert posted == [
         "Plan usage of Tenant tenant-a: 4 of 5 conversations this period (80 %).",
         "Plan usage of Tenant tenant-a: 5 of 5 conversations this period (100 %).",
     ]
-    assert tasks.billing_warnings_deliver(tenant_id=tenant.id) == 0  # delivered once
+    assert delivery.billing_warnings_deliver(tenant_id=tenant.id) == 0  # delivered once
 
     client.force_login(staff_of(django_user_model, tenant, Membership.Role.VIEWER))
     banner = client.get("/admin/").content.decode()
@@ -164,7 +164,7 @@ def test_soft_then_hard_warnings_once_each_in_history_group_metric_and_banner(
 def test_a_warning_without_a_bot_is_recorded_and_its_event_done(client, tenant_a):
     on_plan(tenant_a.tenant, conversations_per_month=1)
     assert start_v2(client).status_code == 402
-    assert tasks.billing_warnings_deliver(tenant_id=tenant_a.tenant.id) == 2
+    assert delivery.billing_warnings_deliver(tenant_id=tenant_a.tenant.id) == 2
     with tenancy.tenant_context(tenant_a.tenant):
         assert set(OutboxEvent.objects.filter(conversation=None).values_list("status", flat=True)) == {"done"}
 

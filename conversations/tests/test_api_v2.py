@@ -237,7 +237,7 @@ def test_every_handler_declares_its_scopes():
 
     views = [
         pattern.callback.view_class
-        for pattern in get_resolver("conversations.urls_api").url_patterns
+        for pattern in get_resolver("chatorical.urls_api").url_patterns
         if issubclass(getattr(pattern.callback, "view_class", object), TenantApiView)
     ]
     assert len(views) == 7 + 7  # conversations, exports, usage; templates and strings

@@ -122,13 +122,12 @@ class Command(BaseCommand):
         """Checked before anything is stored, so a refused --set-webhook changes nothing."""
         if not base_url:
             raise CommandError("--set-webhook needs --base-url, the public https URL of this deployment.")
-        try:
-            from telegram_bridge.webhook_setup import set_webhook
-        except ImportError:
+        set_webhook = cli.webhook_setter()
+        if set_webhook is None:
             raise CommandError(
-                "--set-webhook is not available in this build (telegram_bridge.webhook_setup is missing); "
+                "--set-webhook is not available in this build (no app registered it); "
                 "run without it and set the webhook later."
-            ) from None
+            )
         return set_webhook
 
     def handle_retention(self, *, slug, days, **_):

@@ -1,4 +1,5 @@
-"""Routes of the /api/v2 integration API (included from chatorical/urls.py)."""
+"""Routes of the /api/v2 integration API (included from chatorical/urls.py), but for the
+data-lifecycle ones (lifecycle/urls_api.py)."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
