@@ -300,7 +300,7 @@ def test_log_lines_of_an_api_request_carry_tenant_and_request_id(client, tenant_
     handler = logging.Handler()
     handler.emit = records.append
     handler.addFilter(ContextFilter())
-    logger = logging.getLogger("conversations.apis_v2")
+    logger = logging.getLogger("conversations.api.integration")
     logger.addHandler(handler)
     try:
         url = f"/api/v2/conversations/{tenant_a.conversation.id}/messages/"

@@ -6,7 +6,7 @@ from django.core.cache import cache
 
 from chatorical import tenancy
 from conversations.models import Conversation, Message
-from telegram_bridge.deep_health import _run_key
+from telegram_bridge.api.deep_health import _run_key
 from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
 from tenants.models import ApiKey
 from tenants.services import api_key_create

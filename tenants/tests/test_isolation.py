@@ -60,7 +60,7 @@ API_STREAMED = ["exports/stream", "audit/", "audit/export"]
 def api_routes() -> set[str]:
     return {
         str(pattern.pattern)
-        for module in ("chatorical.urls_api", "lifecycle.urls_api")
+        for module in ("chatorical.urls_api", "lifecycle.api.urls")
         for pattern in get_resolver(module).url_patterns
     }
 

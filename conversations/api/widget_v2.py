@@ -37,7 +37,7 @@ from chatorical.client_ip import request_client_ip
 from chatorical.errors import ApiError
 from chatorical.http import allow_methods, optional_locale
 from conversations import selectors
-from conversations.apis import conversation_start_from_request
+from conversations.api.widget_v1 import conversation_start_from_request
 from conversations.tokens import AUDIENCE_V2, token_epoch, token_issue
 from templates_i18n.locales import normalize_locale
 from templates_i18n.rendering import render

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from audit.models import AuditEntry
 from chatorical.drf import PagePagination, TenantApiView
 from conversations import services as conversation_services
-from conversations.apis_v2 import conversation_or_404, errors, valid
+from conversations.api.integration import conversation_or_404, errors, valid
 from lifecycle import selectors, services
 from lifecycle.streaming import csv_lines, json_line, streaming_response
 from tenants.models import ApiKey

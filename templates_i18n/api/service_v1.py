@@ -1,5 +1,5 @@
 """The v1 admin endpoints of the default tenant's templates, behind
-`Authorization: Bearer $SERVICE_TOKEN` (as conversations/admin_v1.py):
+`Authorization: Bearer $SERVICE_TOKEN` (as conversations/api/service_v1.py):
 
     GET    /v1/admin/templates          {templates: [{id, key, locale, text, updated_at}]}; ?key=, ?locale=
     POST   /v1/admin/templates          {key, locale, text}: creates or replaces -> {template: {...}}
