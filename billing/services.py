@@ -13,7 +13,7 @@ from billing.delivery import billing_warnings_deliver_soon
 from billing.models import BillingEvent, Plan, StripeEvent, Subscription, UsageCounter
 from billing.selectors import LimitState, LimitUsage, Period
 from chatorical import tenancy
-from chatorical.errors import ApiError
+from chatorical.errors import Invalid
 from conversations.models import OutboxEvent
 from tenants.models import Tenant
 
@@ -32,7 +32,7 @@ def tenant_plan_set(*, tenant: Tenant, code: str, source: str, actor: str = "", 
     does not exist is refused and nothing changes; setting the current plan records nothing."""
     if not Plan.objects.filter(code=code).exists():
         known = ", ".join(Plan.objects.values_list("code", flat=True))
-        raise ApiError(400, "unknown_plan", f"No plan `{code}`; the plans are {known}.")
+        raise Invalid(code="unknown_plan", message=f"No plan `{code}`; the plans are {known}.")
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if tenant.plan == code:
         return tenant

@@ -5,7 +5,7 @@ from contextlib import ExitStack
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -94,6 +94,19 @@ ErrorSerializer = inline_serializer(
         )
     },
 )
+
+
+def error_responses(descriptions: dict[int, str], *statuses: int) -> dict:
+    """The schema of an operation's error responses, all in the one error shape: 401 and
+    403 always, and `statuses`, each described by `descriptions`."""
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (401, 403, *statuses)}
+
+
+def validated(serializer_class, data, **kwargs) -> dict:
+    """The serializer's validated data; invalid data answers 400 `invalid` with `fields`."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class PagePagination(PageNumberPagination):

@@ -8,8 +8,7 @@ from functools import wraps
 from django.conf import settings
 
 from chatorical.errors import ApiError, error_response
-
-LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
+from chatorical.validation import locale_check
 
 
 def json_body(request) -> dict:
@@ -25,11 +24,7 @@ def json_body(request) -> dict:
 
 
 def optional_locale(value) -> str:
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str) or len(value) > 35 or not LOCALE_RE.match(value):
-        raise ApiError(400, "invalid_locale", "`locale` must be a language tag such as `en` or `de-AT`.")
-    return value
+    return "" if value in (None, "") else locale_check(value)
 
 
 def optional_page_url(value) -> str:

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from chatorical import tenancy
 from chatorical.batching import Batcher, per_event_loop
 from conversations import services
+from conversations.errors import ConversationClosed
 from conversations.models import Message
 
 MESSAGE_BATCH_MAX = 100
@@ -34,7 +35,7 @@ def _store(items: list[tuple]) -> list:
         except Exception as error:
             stored = [error] * len(indexes)
         for index, message in zip(indexes, stored, strict=True):
-            results[index] = message if message is not None else services.conversation_closed_error()
+            results[index] = message if message is not None else ConversationClosed()
     return results
 
 

@@ -8,6 +8,7 @@ from django.db.models import Aggregate, Count, DurationField, F, Min, OuterRef, 
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from conversations.errors import ConversationNotFound
 from conversations.models import Conversation, Message, OutboxEvent
 
 
@@ -18,6 +19,14 @@ def conversation_get(*, conversation_id) -> Conversation | None:
     except ValueError:
         return None
     return Conversation.objects.filter(pk=conversation_uuid).first()
+
+
+def conversation_get_required(*, conversation_id) -> Conversation:
+    """The conversation of the tenant in context; raises ConversationNotFound."""
+    conversation = conversation_get(conversation_id=conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    return conversation
 
 
 def message_list(*, conversation: Conversation, after_seq: int = 0, limit: int | None = None) -> list[Message]:

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from chatorical import tenancy, tracing
-from chatorical.errors import ApiError
+from chatorical.validation import text_check
 from conversations import metrics, realtime, selectors
+from conversations.errors import AlreadyClaimed, ConversationClosed, ConversationNotFound, InvalidName
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import event_record, topic_delete_record, wake_on_commit
 
@@ -19,27 +20,23 @@ logger = logging.getLogger(__name__)
 
 
 def clean_message_text(text, *, field: str = "text") -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ApiError(400, "empty_text", f"`{field}` must be a non-empty string.")
-    if len(text) > settings.MESSAGE_MAX_CHARS:
-        raise ApiError(400, "text_too_long", f"`{field}` is longer than {settings.MESSAGE_MAX_CHARS} characters.")
-    if "\x00" in text:
-        # PostgreSQL cannot store it. Refused here, as psycopg would only refuse it while
-        # sending a batch, after the statements before it (messages_add).
-        raise ApiError(400, "invalid_text", f"`{field}` must not contain NUL characters.")
-    return text
+    """A visitor's or agent's message (or note), checked as every text is."""
+    return text_check(text, max_chars=settings.MESSAGE_MAX_CHARS, field=field)
 
 
-def clean_visitor_name(name) -> str:
+def clean_visitor_name(name, *, required: bool = False) -> str:
+    """The visitor's name with its whitespace collapsed; "" for none, unless `required`."""
     if name is None:
-        return ""
-    if not isinstance(name, str):
-        raise ApiError(400, "invalid_name", "`name` must be a string.")
+        name = ""
+    elif not isinstance(name, str):
+        raise InvalidName("`name` must be a string.")
     if "\x00" in name:
-        raise ApiError(400, "invalid_name", "`name` must not contain NUL characters.")
+        raise InvalidName("`name` must not contain NUL characters.")
     name = " ".join(name.split())
     if len(name) > settings.VISITOR_NAME_MAX_CHARS:
-        raise ApiError(400, "invalid_name", f"`name` is longer than {settings.VISITOR_NAME_MAX_CHARS} characters.")
+        raise InvalidName(f"`name` is longer than {settings.VISITOR_NAME_MAX_CHARS} characters.")
+    if required and not name:
+        raise InvalidName("`name` must be a non-empty string.")
     return name
 
 
@@ -49,7 +46,7 @@ def _lock(conversation: Conversation) -> Conversation:
 
 def _ensure_open(conversation: Conversation) -> None:
     if conversation.is_closed:
-        raise conversation_closed_error()
+        raise ConversationClosed()
 
 
 @transaction.atomic
@@ -80,10 +77,6 @@ class NewMessage:
     traceparent: str = ""
 
 
-def conversation_closed_error() -> ApiError:
-    return ApiError(409, "conversation_closed", "This conversation is closed.")
-
-
 def message_add(
     *,
     conversation: Conversation,
@@ -104,7 +97,7 @@ def message_add(
     )
     (message,) = messages_add(messages=[new], fan_out=fan_out)
     if message is None:
-        raise conversation_closed_error()
+        raise ConversationClosed()
     return message
 
 
@@ -306,7 +299,7 @@ def conversation_claim(*, conversation: Conversation, agent_id: int, agent_name:
     conversation = _lock(conversation)
     _ensure_open(conversation)
     if conversation.claimed_by_id is not None:
-        raise ApiError(409, "already_claimed", f"Already claimed by {conversation.claimed_by_name}.")
+        raise AlreadyClaimed(claimed_by=conversation.claimed_by_name)
     conversation.status = Conversation.Status.CLAIMED
     conversation.claimed_by_id = agent_id
     conversation.claimed_by_name = agent_name
@@ -386,7 +379,7 @@ def conversation_erase(*, conversation: Conversation) -> int:
     realtime.broadcast_on_commit(conversation.id, realtime.conversation_closed_event())
     purged = conversations_purge(conversation_ids=[conversation.pk])
     if not purged.conversations:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
+        raise ConversationNotFound()
     _audit(conversation, "conversation.erase", detail={"messages": purged.messages})
     return purged.messages
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.urls import reverse
 
-from chatorical.errors import ApiError
+from chatorical.errors import Invalid
 from telegram_bridge import client as tg
 from tenants.models import Tenant
 from tenants.selectors import telegram_settings_for
@@ -25,12 +25,12 @@ def set_webhook(*, tenant: Tenant, base_url: str) -> str:
     """Calls setWebhook with the tenant's secrets; returns the URL Telegram will call."""
     telegram = telegram_settings_for(tenant)
     if telegram is None:
-        raise ApiError(400, "telegram_not_configured", f"Tenant {tenant.slug} has no Telegram bot configured.")
+        raise Invalid(code="telegram_not_configured", message=f"Tenant {tenant.slug} has no Telegram bot configured.")
     if not base_url.startswith("https://"):
-        raise ApiError(400, "invalid_base_url", "Telegram only calls https:// webhooks.")
+        raise Invalid(code="invalid_base_url", message="Telegram only calls https:// webhooks.")
     if not telegram.header_secret and not telegram.webhook_secret:
-        raise ApiError(
-            400, "header_secret_required", "The v1 webhook refuses every update without TELEGRAM_HEADER_SECRET."
+        raise Invalid(
+            code="header_secret_required", message="The v1 webhook refuses every update without TELEGRAM_HEADER_SECRET."
         )
     url = webhook_url(tenant=tenant, base_url=base_url)
     tg.BotClient(telegram.bot_token).call(

@@ -1,25 +1,9 @@
-"""Locale tags and the fallback chain: exact -> two-letter -> tenant default -> English."""
+"""The fallback chain of a text's locale: exact -> two-letter -> tenant default -> English
+(tags themselves are checked and normalized in chatorical/validation.py)."""
 
-import re
+from chatorical.validation import normalize_locale
 
 BUILTIN_LOCALE = "en"
-_TAG_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-
-
-def normalize_locale(tag: str | None) -> str:
-    """`de_at`, `DE-at` -> `de-AT`; `zh_hant_tw` -> `zh-Hant-TW`; junk -> ""."""
-    if not tag or not _TAG_RE.match(tag.strip()):
-        return ""
-    language, *rest = re.split(r"[-_]", tag.strip())
-    parts = [language.lower()]
-    for part in rest:
-        if len(part) == 4 and part.isalpha():
-            parts.append(part.title())  # a script
-        elif len(part) in (2, 3):
-            parts.append(part.upper())  # a region
-        else:
-            parts.append(part.lower())  # a variant
-    return "-".join(parts)
 
 
 def fallback_chain(locale: str | None, tenant_default: str | None) -> list[tuple[str, str]]:

@@ -3,24 +3,25 @@ format specs, so a template can neither reach into objects nor break the rendere
 
 from string import Formatter
 
-from chatorical.errors import ApiError
+from chatorical.errors import Invalid
 
 
 def placeholders(text: str) -> set[str]:
-    """The names a template uses; raises ApiError for anything but plain `{name}`."""
+    """The names a template uses; raises Invalid for anything but plain `{name}`."""
     names = set()
     try:
         parsed = list(Formatter().parse(text))
     except ValueError as exc:
-        raise ApiError(400, "invalid_template", f"Unbalanced braces: {exc}. Write {{{{ for a literal brace.") from None
+        raise Invalid(
+            code="invalid_template", message=f"Unbalanced braces: {exc}. Write {{{{ for a literal brace."
+        ) from None
     for _, name, format_spec, conversion in parsed:
         if name is None:
             continue
         if not name.isidentifier() or format_spec or conversion:
-            raise ApiError(
-                400,
-                "invalid_placeholder",
-                f"`{{{name}}}` is not allowed: use plain placeholders such as {{visitor_name}}.",
+            raise Invalid(
+                code="invalid_placeholder",
+                message=f"`{{{name}}}` is not allowed: use plain placeholders such as {{visitor_name}}.",
             )
         names.add(name)
     return names
@@ -31,7 +32,7 @@ def validate(text: str, *, allowed: frozenset[str]) -> None:
     if unknown:
         names = ", ".join(f"{{{n}}}" for n in sorted(unknown))
         known = ", ".join(f"{{{n}}}" for n in sorted(allowed)) or "none"
-        raise ApiError(400, "unknown_placeholder", f"Unknown placeholder {names}; this text may use {known}.")
+        raise Invalid(code="unknown_placeholder", message=f"Unknown placeholder {names}; this text may use {known}.")
 
 
 def render(text: str, variables: dict) -> str:

@@ -9,13 +9,17 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from chatorical.errors import NotFound
+from chatorical.validation import normalize_locale
 from templates_i18n import rendering
 from templates_i18n.catalog import CATALOGS
-from templates_i18n.locales import fallback_chain, normalize_locale
+from templates_i18n.locales import fallback_chain
 from templates_i18n.models import LegacyMessageTemplate, MessageTemplate, UiString
 from tenants.models import Tenant
 
 MODELS = {"template": MessageTemplate, "ui": UiString}
+# What the API calls each kind (its 404 is `template_not_found`, `string_not_found`).
+NOUNS = {"template": "template", "ui": "string"}
 CACHE_SECONDS = 3600
 
 
@@ -113,3 +117,17 @@ def text_list(*, kind: str, key: str = "", locale: str = ""):
 def text_get(*, kind: str, text_id: int):
     """The tenant's `kind` text with this id, or None (also for another tenant's)."""
     return MODELS[kind].objects.filter(pk=text_id).first()
+
+
+class TextNotFound(NotFound):
+    def __init__(self, *, kind: str):
+        noun = NOUNS[kind]
+        super().__init__(f"No such {noun}.", code=f"{noun}_not_found")
+
+
+def text_get_required(*, kind: str, text_id: int):
+    """The tenant's `kind` text with this id; raises TextNotFound."""
+    row = text_get(kind=kind, text_id=text_id)
+    if row is None:
+        raise TextNotFound(kind=kind)
+    return row

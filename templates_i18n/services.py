@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
-from chatorical.errors import ApiError
+from chatorical.errors import Conflict, Invalid
+from chatorical.validation import locale_check, normalize_locale, text_check
 from templates_i18n import rendering
 from templates_i18n.catalog import CATALOGS, allowed_placeholders
-from templates_i18n.locales import normalize_locale
 from templates_i18n.selectors import MODELS, bump_version, render_for, resolve
 
 TEXT_MAX_CHARS = 4000
-LOCALE_MAX_CHARS = MODELS["template"]._meta.get_field("locale").max_length
 KINDS = {model: kind for kind, model in MODELS.items()}
 
 
@@ -42,33 +41,20 @@ def _invalidate(tenant_id: int) -> None:
 def _validate_key(*, kind: str, key) -> None:
     catalog = CATALOGS[kind]
     if not isinstance(key, str) or key not in catalog:
-        raise ApiError(400, "unknown_key", f"Unknown key {key!r}; the keys are: {', '.join(sorted(catalog))}.")
-
-
-def _validate_locale(locale) -> str:
-    normalized = normalize_locale(locale) if isinstance(locale, str) else ""
-    if not normalized or len(normalized) > LOCALE_MAX_CHARS:
-        raise ApiError(400, "invalid_locale", "`locale` must be a language tag such as `en` or `de-AT`.")
-    return normalized
+        raise Invalid(code="unknown_key", message=f"Unknown key {key!r}; the keys are: {', '.join(sorted(catalog))}.")
 
 
 def text_validate(*, kind: str, key: str, locale: str, text: str) -> str:
-    """Returns the normalized locale, or raises ApiError naming what is wrong."""
+    """Returns the normalized locale, or raises the Invalid error naming what is wrong."""
     _validate_key(kind=kind, key=key)
-    normalized = _validate_locale(locale)
-    if not isinstance(text, str) or not text.strip():
-        raise ApiError(400, "empty_text", "`text` must be a non-empty string.")
-    if len(text) > TEXT_MAX_CHARS:
-        raise ApiError(400, "text_too_long", f"`text` is longer than {TEXT_MAX_CHARS} characters.")
-    if "\x00" in text:
-        # PostgreSQL cannot store it, and no visitor needs it.
-        raise ApiError(400, "invalid_text", "`text` must not contain NUL characters.")
+    normalized = normalize_locale(locale_check(locale))
+    text_check(text, max_chars=TEXT_MAX_CHARS)
     rendering.validate(text, allowed=allowed_placeholders(kind, key))
     return normalized
 
 
-def _duplicate(key: str, locale: str) -> ApiError:
-    return ApiError(409, "duplicate", f"A {key!r} text for {locale} exists already; change that one instead.")
+def _duplicate(key: str, locale: str) -> Conflict:
+    return Conflict(code="duplicate", message=f"A {key!r} text for {locale} exists already; change that one instead.")
 
 
 def text_check_unique(*, tenant_id: int, kind: str, key: str, locale: str, exclude_id: int | None = None) -> None:
@@ -156,12 +142,12 @@ def text_preview(*, tenant, kind: str, key: str, locale: str, variables: dict | 
         locale_used, step = text_validate(kind=kind, key=key, locale=locale, text=text), "draft"
     else:
         _validate_key(kind=kind, key=key)
-        resolved = resolve(tenant=tenant, kind=kind, key=key, locale=_validate_locale(locale))
+        resolved = resolve(tenant=tenant, kind=kind, key=key, locale=normalize_locale(locale_check(locale)))
         text, locale_used, step = resolved.text, resolved.locale, resolved.step
     unknown = set(variables) - allowed_placeholders(kind, key)
     if unknown:
         names = ", ".join(sorted(unknown))
         known = ", ".join(sorted(allowed_placeholders(kind, key)))
-        raise ApiError(400, "unknown_variable", f"{key!r} has no placeholder {names}; it may use {known}.")
+        raise Invalid(code="unknown_variable", message=f"{key!r} has no placeholder {names}; it may use {known}.")
     rendered = render_for(tenant=tenant, text=text, variables=variables)
     return Preview(text=rendered, key=key, locale_used=locale_used, fallback_step=step)

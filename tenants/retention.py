@@ -8,7 +8,7 @@ ceiling, any number of days is accepted and 0 (keep for good) too.
 
 from collections.abc import Callable
 
-from chatorical.errors import ApiError
+from chatorical.errors import Invalid
 
 MAX_RETENTION_DAYS = 36500
 
@@ -26,15 +26,16 @@ def retention_ceiling(tenant) -> int | None:
 
 
 def retention_days_check(*, tenant, days) -> None:
-    """Raises ApiError (400 `invalid_retention_days`) for a value the tenant cannot have."""
+    """Raises Invalid (`invalid_retention_days`, `retention_above_plan`) for a value the tenant cannot have."""
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_RETENTION_DAYS:
-        raise ApiError(
-            400, "invalid_retention_days", f"Retention is a whole number of days from 0 (keep) to {MAX_RETENTION_DAYS}."
+        raise Invalid(
+            code="invalid_retention_days",
+            message=f"Retention is a whole number of days from 0 (keep) to {MAX_RETENTION_DAYS}.",
         )
     ceiling = retention_ceiling(tenant)
     if ceiling is not None and (days == 0 or days > ceiling):
-        raise ApiError(
-            400,
-            "retention_above_plan",
-            f"The plan `{tenant.plan}` keeps closed conversations at most {ceiling} days; 0 (keep) is not allowed.",
+        raise Invalid(
+            code="retention_above_plan",
+            message=f"The plan `{tenant.plan}` keeps closed conversations at most {ceiling} days; "
+            "0 (keep) is not allowed.",
         )

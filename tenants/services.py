@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from chatorical import plans, tenancy
-from chatorical.errors import ApiError
-from chatorical.http import LOCALE_RE
+from chatorical.errors import Conflict, Invalid
+from chatorical.validation import locale_check
 from tenants import crypto, retention
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
 from tenants.selectors import api_key_hash, origin_normalize, webhook_secret_digest
@@ -31,22 +31,21 @@ def tenant_create(*, slug: str, name: str, origins: list[str] = (), locale: str 
     try:
         validate_slug(slug)
     except ValidationError:
-        raise ApiError(400, "invalid_slug", "The slug must be letters, digits, `-` and `_` only.") from None
+        raise Invalid(code="invalid_slug", message="The slug must be letters, digits, `-` and `_` only.") from None
     if len(slug) > Tenant._meta.get_field("slug").max_length:
-        raise ApiError(400, "invalid_slug", "The slug is longer than 63 characters.")
+        raise Invalid(code="invalid_slug", message="The slug is longer than 63 characters.")
     if not name.strip():
-        raise ApiError(400, "invalid_name", "The tenant needs a name.")
-    if not LOCALE_RE.match(locale):
-        raise ApiError(400, "invalid_locale", "The locale must be a language tag such as `en` or `de-AT`.")
+        raise Invalid(code="invalid_name", message="The tenant needs a name.")
+    locale_check(locale)
     if not plan or len(plan) > Tenant._meta.get_field("plan").max_length:
-        raise ApiError(400, "invalid_plan", "The plan must be a name of 1-32 characters.")
+        raise Invalid(code="invalid_plan", message="The plan must be a name of 1-32 characters.")
     if Tenant.objects.filter(slug=slug).exists():
-        raise ApiError(409, "tenant_exists", f"A tenant `{slug}` already exists.")
+        raise Conflict(code="tenant_exists", message=f"A tenant `{slug}` already exists.")
     allowed_origins = []
     for origin in origins:
         normalized = origin_normalize(origin)
         if normalized is None:
-            raise ApiError(400, "invalid_origin", f"`{origin}` is not an origin such as https://shop.example.")
+            raise Invalid(code="invalid_origin", message=f"`{origin}` is not an origin such as https://shop.example.")
         if normalized not in allowed_origins:
             allowed_origins.append(normalized)
     tenant_origins_check(tenant=Tenant(slug=slug, plan=plan), origins=allowed_origins)
@@ -58,39 +57,41 @@ def tenant_create(*, slug: str, name: str, origins: list[str] = (), locale: str 
 
 
 def tenant_origins_check(*, tenant: Tenant, origins: list[str]) -> None:
-    """Raises ApiError when `origins` are more than the plan allows. A tenant already above a
+    """Raises Invalid when `origins` are more than the plan allows. A tenant already above a
     lowered limit keeps its origins and may remove some, but add none."""
     most = plans.policy().widget_origins_max(tenant)
     if most is not None and len(origins) > max(most, len(tenant.allowed_origins or ())):
-        raise ApiError(
-            400, "plan_limit_reached", f"The plan `{tenant.plan}` allows {most} widget origins; {len(origins)} given."
+        raise Invalid(
+            code="plan_limit_reached",
+            message=f"The plan `{tenant.plan}` allows {most} widget origins; {len(origins)} given.",
         )
 
 
 def membership_seat_check(*, tenant: Tenant) -> None:
-    """Raises ApiError when the tenant's members already fill the seats of its plan."""
+    """Raises Invalid when the tenant's members already fill the seats of its plan."""
     most = plans.policy().admin_seats_max(tenant)
     if most is None:
         return
     with tenancy.tenant_context(tenant):
         taken = Membership.objects.filter(tenant=tenant).count()
     if taken >= most:
-        raise ApiError(400, "plan_limit_reached", f"The plan `{tenant.plan}` allows {most} admin seats, all taken.")
+        raise Invalid(
+            code="plan_limit_reached", message=f"The plan `{tenant.plan}` allows {most} admin seats, all taken."
+        )
 
 
 def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: str, header_secret: str = "") -> None:
-    """Raises ApiError for settings `telegram_config_set` would refuse; forms call it to
+    """Raises Invalid for settings `telegram_config_set` would refuse; forms call it to
     show the refusal next to the field."""
     if not BOT_TOKEN_RE.match(bot_token):
-        raise ApiError(400, "invalid_bot_token", "The bot token does not look like `123456:ABC...`.")
+        raise Invalid(code="invalid_bot_token", message="The bot token does not look like `123456:ABC...`.")
     for name, value in (("webhook secret", webhook_secret), ("header secret", header_secret or "x")):
         if not SECRET_RE.match(value):
-            raise ApiError(400, "invalid_secret", f"The {name} must be 1-256 characters of A-Z a-z 0-9 _ -.")
+            raise Invalid(code="invalid_secret", message=f"The {name} must be 1-256 characters of A-Z a-z 0-9 _ -.")
     if len(webhook_secret) < settings.WEBHOOK_SECRET_MIN_CHARS:
-        raise ApiError(
-            400,
-            "webhook_secret_too_short",
-            f"The webhook secret must be at least {settings.WEBHOOK_SECRET_MIN_CHARS} characters.",
+        raise Invalid(
+            code="webhook_secret_too_short",
+            message=f"The webhook secret must be at least {settings.WEBHOOK_SECRET_MIN_CHARS} characters.",
         )
     with tenancy.cross_tenant("a webhook secret routes to one tenant: it must be unique across tenants"):
         taken = (
@@ -99,7 +100,7 @@ def telegram_config_validate(*, tenant: Tenant, bot_token: str, webhook_secret: 
             .exists()
         )
     if taken:
-        raise ApiError(409, "webhook_secret_taken", "Another tenant uses this webhook secret.")
+        raise Conflict(code="webhook_secret_taken", message="Another tenant uses this webhook secret.")
 
 
 def telegram_secret_generate() -> str:
@@ -170,13 +171,12 @@ class IssuedApiKey:
 
 def scopes_clean(scopes) -> list[str]:
     if not isinstance(scopes, (list, tuple)) or not scopes:
-        raise ApiError(400, "invalid_scopes", "Give at least one scope.")
+        raise Invalid(code="invalid_scopes", message="Give at least one scope.")
     unknown = [scope for scope in scopes if scope not in ApiKey.Scope.values]
     if unknown:
-        raise ApiError(
-            400,
-            "unknown_scope",
-            f"Unknown scope {', '.join(map(str, unknown))}; known: {', '.join(ApiKey.Scope.values)}.",
+        raise Invalid(
+            code="unknown_scope",
+            message=f"Unknown scope {', '.join(map(str, unknown))}; known: {', '.join(ApiKey.Scope.values)}.",
         )
     return sorted(set(scopes))
 
@@ -185,7 +185,7 @@ def scopes_clean(scopes) -> list[str]:
 def api_key_create(*, tenant: Tenant, name: str, scopes: list[str]) -> IssuedApiKey:
     name = name.strip()
     if not name or len(name) > ApiKey._meta.get_field("name").max_length:
-        raise ApiError(400, "invalid_name", "The key's name must be 1-100 characters.")
+        raise Invalid(code="invalid_name", message="The key's name must be 1-100 characters.")
     raw_key = f"chk_{secrets.token_urlsafe(32)}"
     with tenancy.tenant_context(tenant):
         api_key = ApiKey.objects.create(

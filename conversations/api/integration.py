@@ -7,12 +7,11 @@ Thin views over conversations.selectors and conversations.services; the OpenAPI 
 import logging
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from chatorical.drf import ErrorSerializer, PagePagination, StrictCharField, TenantApiView
-from chatorical.errors import ApiError
+from chatorical.drf import PagePagination, StrictCharField, TenantApiView, error_responses, validated
 from conversations import selectors, services
 from conversations.models import Conversation
 from conversations.serializers import ConversationExportSerializer, ConversationSerializer, MessageSerializer
@@ -47,34 +46,18 @@ class MessageCreateSerializer(serializers.Serializer):
     text = StrictCharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
 
 
-def errors(*statuses: int) -> dict:
-    """The error responses of an operation, all in the one error shape."""
-    descriptions = {
-        400: "Invalid input.",
-        401: "No, unknown or revoked API key.",
-        403: "The key lacks the scope.",
-        404: "No such conversation in this key's tenant, or no such page.",
-        409: "The conversation is closed.",
-    }
-    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (401, 403, *statuses)}
+ERRORS = {
+    400: "Invalid input.",
+    401: "No, unknown or revoked API key.",
+    403: "The key lacks the scope.",
+    404: "No such conversation in this key's tenant, or no such page.",
+    409: "The conversation is closed.",
+}
 
 
 class ExportPagination(PagePagination):
     page_size = 20
     max_page_size = 100
-
-
-def conversation_or_404(conversation_id) -> Conversation:
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
-    if conversation is None:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
-    return conversation
-
-
-def valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # --- views -------------------------------------------------------------------------------
@@ -89,10 +72,10 @@ class ConversationListApi(TenantApiView):
     @extend_schema(
         operation_id="conversations_list",
         parameters=[ConversationFilterSerializer],
-        responses={200: ConversationSerializer(many=True), **errors(400, 404)},
+        responses={200: ConversationSerializer(many=True), **error_responses(ERRORS, 400, 404)},
     )
     def get(self, request):
-        filters = valid(ConversationFilterSerializer, request.query_params)
+        filters = validated(ConversationFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.conversation_list(**filters), request, view=self)
         return paginator.get_paginated_response(ConversationSerializer(page, many=True).data)
@@ -103,9 +86,13 @@ class ConversationDetailApi(TenantApiView):
 
     required_scopes = {"GET": [Scope.CONVERSATIONS_READ]}
 
-    @extend_schema(operation_id="conversations_retrieve", responses={200: ConversationSerializer, **errors(404)})
+    @extend_schema(
+        operation_id="conversations_retrieve", responses={200: ConversationSerializer, **error_responses(ERRORS, 404)}
+    )
     def get(self, request, conversation_id):
-        return Response(ConversationSerializer(conversation_or_404(conversation_id)).data)
+        return Response(
+            ConversationSerializer(selectors.conversation_get_required(conversation_id=conversation_id)).data
+        )
 
 
 class ConversationMessagesApi(TenantApiView):
@@ -116,11 +103,11 @@ class ConversationMessagesApi(TenantApiView):
     @extend_schema(
         operation_id="conversations_messages_list",
         parameters=[MessageListFilterSerializer],
-        responses={200: MessagePageSerializer, **errors(400, 404)},
+        responses={200: MessagePageSerializer, **error_responses(ERRORS, 400, 404)},
     )
     def get(self, request, conversation_id):
-        conversation = conversation_or_404(conversation_id)
-        filters = valid(MessageListFilterSerializer, request.query_params)
+        conversation = selectors.conversation_get_required(conversation_id=conversation_id)
+        filters = validated(MessageListFilterSerializer, request.query_params)
         messages = selectors.message_list(
             conversation=conversation, after_seq=filters["after_seq"], limit=filters["limit"] + 1
         )
@@ -136,12 +123,12 @@ class ConversationMessagesApi(TenantApiView):
     @extend_schema(
         operation_id="conversations_messages_create",
         request=MessageCreateSerializer,
-        responses={201: MessageSerializer, **errors(400, 404, 409)},
+        responses={201: MessageSerializer, **error_responses(ERRORS, 400, 404, 409)},
         description="Sends an agent message to the visitor, as the integration (agent name = the key's name).",
     )
     def post(self, request, conversation_id):
-        conversation = conversation_or_404(conversation_id)
-        data = valid(MessageCreateSerializer, request.data)
+        conversation = selectors.conversation_get_required(conversation_id=conversation_id)
+        data = validated(MessageCreateSerializer, request.data)
         message = services.integration_message_add(
             conversation=conversation, text=data["text"], agent_name=request.auth.name
         )
@@ -155,10 +142,14 @@ class ConversationCloseApi(TenantApiView):
     required_scopes = {"POST": [Scope.CONVERSATIONS_WRITE]}
 
     @extend_schema(
-        operation_id="conversations_close", request=None, responses={200: ConversationSerializer, **errors(404)}
+        operation_id="conversations_close",
+        request=None,
+        responses={200: ConversationSerializer, **error_responses(ERRORS, 404)},
     )
     def post(self, request, conversation_id):
-        conversation = services.conversation_close(conversation=conversation_or_404(conversation_id))
+        conversation = services.conversation_close(
+            conversation=selectors.conversation_get_required(conversation_id=conversation_id)
+        )
         return Response(ConversationSerializer(conversation).data)
 
 
@@ -171,10 +162,10 @@ class ExportListApi(TenantApiView):
     @extend_schema(
         operation_id="exports_list",
         parameters=[ConversationFilterSerializer],
-        responses={200: ConversationExportSerializer(many=True), **errors(400, 404)},
+        responses={200: ConversationExportSerializer(many=True), **error_responses(ERRORS, 400, 404)},
     )
     def get(self, request):
-        filters = valid(ConversationFilterSerializer, request.query_params)
+        filters = validated(ConversationFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.conversation_export_list(**filters), request, view=self)
         return paginator.get_paginated_response(ConversationExportSerializer(page, many=True).data)
@@ -185,7 +176,9 @@ class ExportDetailApi(TenantApiView):
 
     required_scopes = {"GET": [Scope.EXPORTS_READ]}
 
-    @extend_schema(operation_id="exports_retrieve", responses={200: ConversationExportSerializer, **errors(404)})
+    @extend_schema(
+        operation_id="exports_retrieve", responses={200: ConversationExportSerializer, **error_responses(ERRORS, 404)}
+    )
     def get(self, request, conversation_id):
-        conversation = conversation_or_404(conversation_id)
+        conversation = selectors.conversation_get_required(conversation_id=conversation_id)
         return Response(ConversationExportSerializer(conversation).data)

@@ -64,9 +64,7 @@ def conversation_list(request):
 @service_token_required
 @default_tenant_view
 def conversation_export(request, conversation_id):
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
-    if conversation is None:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
+    conversation = selectors.conversation_get_required(conversation_id=conversation_id)
     return JsonResponse({"conversation": ConversationExportSerializer(conversation).data})
 
 

@@ -22,10 +22,7 @@ def _conversation_for_bearer(request, conversation_id):
     tenant = tenancy.require_tenant()
     if claims.tenant_id != tenant.id or claims.conversation_id != str(conversation_id):
         raise ApiError(403, "token_mismatch", "The token is not for this conversation.")
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
-    if conversation is None:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
-    return conversation
+    return selectors.conversation_get_required(conversation_id=conversation_id)
 
 
 def conversation_start_from_request(request):
@@ -68,9 +65,7 @@ def v1_messages(request, conversation_id):
 def v1_rename(request, conversation_id):
     conversation = _conversation_for_bearer(request, conversation_id)
     body = json_body(request)
-    name = services.clean_visitor_name(body.get("name"))
-    if not name:
-        raise ApiError(400, "invalid_name", "`name` must be a non-empty string.")
+    name = services.clean_visitor_name(body.get("name"), required=True)
     # After the token and the name are checked: nobody else can spend this conversation's renames.
     ratelimit.enforce(name="rename", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     conversation = services.conversation_rename(conversation=conversation, visitor_name=name)

@@ -36,10 +36,11 @@ from chatorical import ratelimit
 from chatorical.client_ip import request_client_ip
 from chatorical.errors import ApiError
 from chatorical.http import allow_methods, optional_locale
+from chatorical.validation import normalize_locale
 from conversations import selectors
 from conversations.api.widget_v1 import conversation_start_from_request
+from conversations.errors import ConversationClosed
 from conversations.tokens import AUDIENCE_V2, token_epoch, token_issue
-from templates_i18n.locales import normalize_locale
 from templates_i18n.rendering import render
 from templates_i18n.selectors import resolve, ui_strings
 from tenants.selectors import origin_allowed
@@ -129,11 +130,9 @@ def token_create(request, tenant_slug, conversation_id):
     # Per IP first, so that guessing ids costs as much as using them.
     ratelimit.enforce(name="token", tenant=request.tenant, kind="ip", value=request_client_ip(request))
     _check_origin(request)
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
-    if conversation is None:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
+    conversation = selectors.conversation_get_required(conversation_id=conversation_id)
     if conversation.is_closed:
-        raise ApiError(409, "conversation_closed", "This conversation is closed.")
+        raise ConversationClosed()
     ratelimit.enforce(name="token", tenant=request.tenant, kind="conversation", value=str(conversation.id))
     ttl = settings.V2_TOKEN_TTL_SECONDS
     epoch = token_epoch()

@@ -8,9 +8,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from audit.models import AuditEntry
-from chatorical.drf import PagePagination, TenantApiView
+from chatorical.drf import PagePagination, TenantApiView, error_responses, validated
+from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
-from conversations.api.integration import conversation_or_404, errors, valid
+from conversations.api.integration import ERRORS
 from lifecycle import selectors, services
 from lifecycle.streaming import csv_lines, json_line, streaming_response
 from tenants.models import ApiKey
@@ -41,9 +42,13 @@ class ConversationEraseApi(LifecycleApiView):
 
     required_scopes = {"POST": [Scope.CONVERSATIONS_ERASE]}
 
-    @extend_schema(operation_id="conversations_erase", request=None, responses={200: ErasedSerializer, **errors(404)})
+    @extend_schema(
+        operation_id="conversations_erase",
+        request=None,
+        responses={200: ErasedSerializer, **error_responses(ERRORS, 404)},
+    )
     def post(self, request, conversation_id):
-        conversation = conversation_or_404(conversation_id)
+        conversation = conversation_selectors.conversation_get_required(conversation_id=conversation_id)
         messages = conversation_services.conversation_erase(conversation=conversation)
         return Response({"id": conversation.pk, "erased": True, "messages": messages})
 
@@ -54,9 +59,11 @@ class ConversationDocumentApi(LifecycleApiView):
 
     required_scopes = {"GET": [Scope.EXPORTS_READ]}
 
-    @extend_schema(operation_id="conversations_export", responses={200: OpenApiTypes.OBJECT, **errors(404)})
+    @extend_schema(
+        operation_id="conversations_export", responses={200: OpenApiTypes.OBJECT, **error_responses(ERRORS, 404)}
+    )
     def get(self, request, conversation_id):
-        conversation = conversation_or_404(conversation_id)
+        conversation = conversation_selectors.conversation_get_required(conversation_id=conversation_id)
         return Response(conversation_services.conversation_export(conversation=conversation))
 
 
@@ -77,10 +84,10 @@ class ExportStreamApi(LifecycleApiView):
     @extend_schema(
         operation_id="exports_stream",
         parameters=[ExportStreamFilterSerializer],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, **errors(400)},
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, **error_responses(ERRORS, 400)},
     )
     def get(self, request):
-        export_format = valid(ExportStreamFilterSerializer, request.query_params)["format"]
+        export_format = validated(ExportStreamFilterSerializer, request.query_params)["format"]
         tenant = request.auth.tenant
         services.export_audit(tenant=tenant, action="export.stream", export_format=export_format)
         return streaming_response(
@@ -130,10 +137,10 @@ class AuditListApi(LifecycleApiView):
     @extend_schema(
         operation_id="audit_list",
         parameters=[AuditFilterSerializer],
-        responses={200: AuditEntrySerializer(many=True), **errors(400, 404)},
+        responses={200: AuditEntrySerializer(many=True), **error_responses(ERRORS, 400, 404)},
     )
     def get(self, request):
-        filters = valid(AuditFilterSerializer, request.query_params)
+        filters = validated(AuditFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.audit_list(**filters), request, view=self)
         return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)
@@ -150,11 +157,11 @@ class AuditExportApi(LifecycleApiView):
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
-            **errors(400),
+            **error_responses(ERRORS, 400),
         },
     )
     def get(self, request):
-        filters = valid(AuditExportFilterSerializer, request.query_params)
+        filters = validated(AuditExportFilterSerializer, request.query_params)
         export_format = filters.pop("format")
         tenant = request.auth.tenant
         services.export_audit(

@@ -11,12 +11,11 @@ Reads need `templates:read`, writes `templates:write`. Thin views over the selec
 services of templates_i18n.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from chatorical.drf import ErrorSerializer, PagePagination, TenantApiView
-from chatorical.errors import ApiError
+from chatorical.drf import PagePagination, TenantApiView, error_responses, validated
 from templates_i18n import selectors, services
 from templates_i18n.catalog import CATALOGS, allowed_placeholders
 from templates_i18n.serializers import (
@@ -33,7 +32,7 @@ Scope = ApiKey.Scope
 READ = {"GET": [Scope.TEMPLATES_READ]}
 READ_WRITE = {"GET": [Scope.TEMPLATES_READ], "POST": [Scope.TEMPLATES_WRITE]}
 
-_ERRORS = {
+ERRORS = {
     400: "Invalid input: `unknown_key`, `invalid_locale`, `empty_text`, `text_too_long`, `invalid_text`, "
     "`invalid_template`, `invalid_placeholder`, `unknown_placeholder`, `unknown_variable` (preview), or "
     "`invalid` with `fields` for a missing or mistyped field.",
@@ -44,16 +43,6 @@ _ERRORS = {
 }
 
 
-def _errors(*statuses: int) -> dict:
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERRORS[code]) for code in (401, 403, *statuses)}
-
-
-def _valid(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class TextListApi(TenantApiView):
     """The tenant's own texts (not the built-in ones), by key and locale; filter by `key`
     and `locale`. POST adds one."""
@@ -62,16 +51,19 @@ class TextListApi(TenantApiView):
     required_scopes = READ_WRITE
     pagination_class = PagePagination
 
-    @extend_schema(parameters=[TextFilterSerializer], responses={200: TextSerializer(many=True), **_errors(400, 404)})
+    @extend_schema(
+        parameters=[TextFilterSerializer],
+        responses={200: TextSerializer(many=True), **error_responses(ERRORS, 400, 404)},
+    )
     def get(self, request):
-        filters = _valid(TextFilterSerializer, request.query_params)
+        filters = validated(TextFilterSerializer, request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.text_list(kind=self.kind, **filters), request, view=self)
         return paginator.get_paginated_response(TextSerializer(page, many=True).data)
 
-    @extend_schema(request=TextWriteSerializer, responses={201: TextSerializer, **_errors(400, 409)})
+    @extend_schema(request=TextWriteSerializer, responses={201: TextSerializer, **error_responses(ERRORS, 400, 409)})
     def post(self, request):
-        data = _valid(TextWriteSerializer, request.data)
+        data = validated(TextWriteSerializer, request.data)
         row = services.text_create(tenant=request.auth.tenant, kind=self.kind, **data)
         return Response(TextSerializer(row).data, status=status.HTTP_201_CREATED)
 
@@ -81,7 +73,6 @@ class TextDetailApi(TenantApiView):
     names. Deleting it makes the fallback chain find the next text."""
 
     kind: str
-    noun: str  # in the 404's code and message
     required_scopes = {
         "GET": [Scope.TEMPLATES_READ],
         "PUT": [Scope.TEMPLATES_WRITE],
@@ -90,28 +81,30 @@ class TextDetailApi(TenantApiView):
     }
 
     def _row(self, text_id: int):
-        row = selectors.text_get(kind=self.kind, text_id=text_id)
-        if row is None:
-            raise ApiError(404, f"{self.noun}_not_found", f"No such {self.noun}.")
-        return row
+        return selectors.text_get_required(kind=self.kind, text_id=text_id)
 
-    @extend_schema(responses={200: TextSerializer, **_errors(404)})
+    @extend_schema(responses={200: TextSerializer, **error_responses(ERRORS, 404)})
     def get(self, request, id):
         return Response(TextSerializer(self._row(id)).data)
 
-    @extend_schema(request=TextWriteSerializer, responses={200: TextSerializer, **_errors(400, 404, 409)})
+    @extend_schema(
+        request=TextWriteSerializer, responses={200: TextSerializer, **error_responses(ERRORS, 400, 404, 409)}
+    )
     def put(self, request, id):
         row = self._row(id)
-        data = _valid(TextWriteSerializer, request.data)
+        data = validated(TextWriteSerializer, request.data)
         return Response(TextSerializer(services.text_update(row=row, **data)).data)
 
-    @extend_schema(request=TextWriteSerializer(partial=True), responses={200: TextSerializer, **_errors(400, 404, 409)})
+    @extend_schema(
+        request=TextWriteSerializer(partial=True),
+        responses={200: TextSerializer, **error_responses(ERRORS, 400, 404, 409)},
+    )
     def patch(self, request, id):
         row = self._row(id)
-        data = _valid(TextWriteSerializer, request.data, partial=True)
+        data = validated(TextWriteSerializer, request.data, partial=True)
         return Response(TextSerializer(services.text_update(row=row, **data)).data)
 
-    @extend_schema(responses={204: None, **_errors(404)})
+    @extend_schema(responses={204: None, **error_responses(ERRORS, 404)})
     def delete(self, request, id):
         services.text_delete(row=self._row(id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -124,7 +117,7 @@ class CatalogApi(TenantApiView):
     kind: str
     required_scopes = READ
 
-    @extend_schema(responses={200: CatalogEntrySerializer(many=True), **_errors()})
+    @extend_schema(responses={200: CatalogEntrySerializer(many=True), **error_responses(ERRORS)})
     def get(self, request):
         entries = [
             {"key": key, "text": entry.text, "placeholders": sorted(allowed_placeholders(self.kind, key))}
@@ -139,7 +132,6 @@ class TemplateListApi(TextListApi):
 
 class TemplateDetailApi(TextDetailApi):
     kind = "template"
-    noun = "template"
 
 
 class TemplateCatalogApi(CatalogApi):
@@ -152,7 +144,6 @@ class StringListApi(TextListApi):
 
 class StringDetailApi(TextDetailApi):
     kind = "ui"
-    noun = "string"
 
 
 class StringCatalogApi(CatalogApi):
@@ -165,8 +156,8 @@ class TemplatePreviewApi(TenantApiView):
 
     required_scopes = {"POST": [Scope.TEMPLATES_READ]}
 
-    @extend_schema(request=PreviewSerializer, responses={200: PreviewResultSerializer, **_errors(400)})
+    @extend_schema(request=PreviewSerializer, responses={200: PreviewResultSerializer, **error_responses(ERRORS, 400)})
     def post(self, request):
-        data = _valid(PreviewSerializer, request.data)
+        data = validated(PreviewSerializer, request.data)
         preview = services.text_preview(tenant=request.auth.tenant, kind="template", **data)
         return Response(PreviewResultSerializer(preview).data)

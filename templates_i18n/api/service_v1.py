@@ -11,7 +11,6 @@ Shapes are those of the /api/v2 templates (templates_i18n/serializers.py).
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatorical.errors import ApiError
 from chatorical.http import allow_methods, json_body, service_token_required
 from chatorical.middleware import default_tenant_view
 from templates_i18n import selectors, services
@@ -44,8 +43,6 @@ def templates(request):
 @service_token_required
 @default_tenant_view
 def template_delete(request, template_id):
-    row = selectors.text_get(kind="template", text_id=template_id)
-    if row is None:
-        raise ApiError(404, "template_not_found", "No such template.")
+    row = selectors.text_get_required(kind="template", text_id=template_id)
     services.text_delete(row=row)
     return HttpResponse(status=204)

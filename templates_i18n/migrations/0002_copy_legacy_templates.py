@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from templates_i18n.locales import normalize_locale
+from chatorical.validation import normalize_locale
 
 
 def copy_legacy(apps, schema_editor):

@@ -1,6 +1,7 @@
 import pytest
 
-from templates_i18n.locales import fallback_chain, normalize_locale
+from chatorical.validation import normalize_locale
+from templates_i18n.locales import fallback_chain
 
 
 @pytest.mark.parametrize(
