@@ -1,3 +1,5 @@
+"""The audit log in the Django admin: read-only, for the tenant's owners (the log is append-only)."""
+
 from django.contrib import admin
 
 from audit.models import AuditEntry
