@@ -79,3 +79,16 @@ def test_cors_on_v1_follows_the_widget_setting(client, default_tenant, settings)
 def test_the_integration_api_has_no_cors(client, tenant_a):
     response = preflight(client, "/api/v2/conversations/", "https://tenant-a.example")
     assert "Access-Control-Allow-Origin" not in response
+
+
+def test_a_v2_request_looks_its_tenant_up_once(client, tenant_a):
+    """The CORS check and the tenant middleware both need the path's tenant: one query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/v2/tenants/tenant-a/bootstrap", HTTP_ORIGIN="https://tenant-a.example")
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://tenant-a.example"
+    tenant_lookups = [q["sql"] for q in queries if 'FROM "tenants_tenant"' in q["sql"] and '"slug" =' in q["sql"]]
+    assert len(tenant_lookups) == 1, tenant_lookups
