@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
 from chatorical import tenancy
@@ -15,7 +16,7 @@ logger = logging.getLogger(__name__)
 # How TenantMiddleware finds a request's tenant: `lookup(request, slug)` answers the active
 # tenant `slug` names (None if there is none), or the default tenant for slug None. The
 # tenants app registers it at start-up (tenants/apps.py), so the core imports no app.
-TenantLookup = Callable[..., object]
+TenantLookup = Callable[[HttpRequest, str | None], object | None]
 _tenant_lookup: TenantLookup | None = None
 
 

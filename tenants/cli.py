@@ -4,6 +4,9 @@ their AppConfig.ready: subcommands (billing's `plan`), and the function behind
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from tenants.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,12 @@ def subcommands() -> list[Subcommand]:
     return list(_subcommands.values())
 
 
-# (tenant=, base_url=) -> None: points the tenant's bot at this deployment's webhook.
-WebhookSetter = Callable[..., None]
+class WebhookSetter(Protocol):
+    """Points the tenant's bot at this deployment's webhook; raises ApiError if it cannot."""
+
+    def __call__(self, *, tenant: Tenant, base_url: str) -> object: ...
+
+
 _webhook_setter: WebhookSetter | None = None
 
 
