@@ -101,7 +101,7 @@ class TenantMiddleware:
         elif "tenant_slug" in match.kwargs:
             tenant = _tenant_lookup(request, match.kwargs["tenant_slug"])
             if tenant is None:
-                return error_response(404, "tenant_not_found", "No such tenant.")
+                return api_error_response(tenancy.TenantNotFound())
         else:
             return self.get_response(request)
         request.tenant = tenant

@@ -12,8 +12,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from chatorical import tracing
+from chatorical.errors import NotFound
 
 logger = logging.getLogger(__name__)
+
+
+class TenantNotFound(NotFound):
+    """No active tenant has the slug a request names."""
+
+    code = "tenant_not_found"
+    message = "No such tenant."
 
 
 class TenantContextMissing(RuntimeError):

@@ -25,6 +25,7 @@ from django.utils import timezone
 from chatorical import tenancy
 from chatorical.errors import ApiError
 from chatorical.http import service_token_valid
+from chatorical.tenancy import TenantNotFound
 from conversations import selectors, services
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.tasks import drain_conversation
@@ -52,7 +53,7 @@ def _tenant_for(request) -> Tenant:
     if service_token_valid(request):
         tenant = tenant_get_active(slug=slug) if slug else tenant_get_default()
         if tenant is None:
-            raise ApiError(404, "tenant_not_found", "No such tenant.")
+            raise TenantNotFound()
         return tenant
     scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
     api_key = api_key_for_raw_key(raw_key=raw_key.strip()) if scheme.lower() == "api-key" and raw_key else None
