@@ -7,7 +7,7 @@ turns a refusal (an ApiError, which every DomainError is) into its answer in one
 HTTP here (`http_status` of a kind; JsonErrorMiddleware and the DRF exception handler
 answer the JSON), the visitor's socket into an info note (conversations/consumers.py),
 Telegram into a hint in the topic (telegram_bridge/updates.py), the CLI into the command's
-error (tenants' commands) and the Django admin into a form error (the apps' admin.py).
+error (tenants' commands) and the Django admin into a form error (admin_forms.py).
 """
 
 from django.http import JsonResponse

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from chatorical.errors import ApiError
+from chatorical.admin_forms import refusal_as_form_error
 from conversations import admin_report, selectors, services
 from conversations.models import Conversation, Message, OutboxEvent
 from tenants.admin_scoping import EVERYONE, NOBODY, OWNERS, Role, TenantScopedAdminMixin
@@ -26,10 +26,8 @@ class ConversationForm(forms.ModelForm):
         fields = ["visitor_name", "note"]
 
     def clean_visitor_name(self):
-        try:
+        with refusal_as_form_error():
             name = services.clean_visitor_name(self.cleaned_data["visitor_name"])
-        except ApiError as exc:
-            raise forms.ValidationError(exc.message) from None
         if "visitor_name" in self.changed_data and self.instance.is_closed:
             raise forms.ValidationError("A closed conversation keeps its name.")
         return name

@@ -4,7 +4,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.admin_logging import AuditedAdminMixin
-from chatorical.errors import ApiError
+from chatorical.admin_forms import refusal_as_form_error
 from tenants import crypto, retention, selectors, services
 from tenants.admin_scoping import EVERYONE, OWNERS, TenantScopedAdminMixin
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
@@ -17,18 +17,14 @@ class TenantForm(forms.ModelForm):
 
     def clean_allowed_origins(self):
         origins = self.cleaned_data["allowed_origins"]
-        try:
+        with refusal_as_form_error():
             services.tenant_origins_check(tenant=self.instance, origins=list(origins or ()))
-        except ApiError as exc:
-            raise forms.ValidationError(exc.message) from None
         return origins
 
     def clean_retention_days(self):
         days = self.cleaned_data["retention_days"]
-        try:
+        with refusal_as_form_error():
             retention.retention_days_check(tenant=self.instance, days=days)
-        except ApiError as exc:
-            raise forms.ValidationError(exc.message) from None
         return days
 
 
@@ -54,10 +50,8 @@ class MembershipForm(forms.ModelForm):
         cleaned = super().clean()
         tenant = cleaned.get("tenant")
         if tenant is not None and (self.instance.pk is None or self.instance.tenant_id != tenant.pk):
-            try:
+            with refusal_as_form_error():
                 services.membership_seat_check(tenant=tenant)
-            except ApiError as exc:
-                raise forms.ValidationError(exc.message) from None
         return cleaned
 
 
@@ -150,15 +144,13 @@ class TelegramConfigForm(forms.ModelForm):
                 self.add_error(field, "Required.")
         if self.errors:
             return cleaned
-        try:
+        with refusal_as_form_error():
             services.telegram_config_validate(
                 tenant=tenant,
                 bot_token=cleaned["bot_token"],
                 webhook_secret=cleaned["webhook_secret"],
                 header_secret=cleaned["header_secret"],
             )
-        except ApiError as exc:
-            raise forms.ValidationError(exc.message) from None
         cleaned["tenant"] = tenant
         return cleaned
 
