@@ -24,7 +24,10 @@ def test_a_widget_that_was_not_built_answers_a_json_503_that_says_how_to_build_i
     assert "make widget" in error["message"]
 
 
-@pytest.mark.parametrize(("path", "name"), [("/widget.js", "ChatoricalWidgetV1"), ("/widget/v2.js", "ChatoricalWidgetV2")])
+SCRIPTS = [("/widget.js", "ChatoricalWidgetV1"), ("/widget/v2.js", "ChatoricalWidgetV2")]
+
+
+@pytest.mark.parametrize(("path", "name"), SCRIPTS)
 def test_the_built_widgets_are_served_at_their_paths(client, path, name):
     response = client.get(path)
     assert response.status_code == 200
