@@ -12,11 +12,13 @@ const GZIP_BUDGET_BYTES = 15 * 1024;
 const WIDGETS = [
   {
     entry: 'src/v1.js',
+    path: '/widget.js',
     out: 'static/widget_static/widget-v1.js',
     banner: '/*! Chatorical chat widget v1, served as /widget.js. Built from widget_static/src/. */',
   },
   {
     entry: 'src/v2.js',
+    path: '/widget/v2.js',
     out: 'static/widget_static/widget-v2.js',
     banner: '/*! Chatorical chat widget v2, served as /widget/v2.js. Built from widget_static/src/. */',
   },
@@ -40,9 +42,9 @@ for (const widget of WIDGETS) {
   });
   const code = readFileSync(HERE + widget.out);
   const gzipped = gzipSync(code, { level: 9 }).length;
-  console.log(`${widget.out}: ${code.length} bytes minified, ${gzipped} bytes gzip`);
+  console.log(`widget ${widget.path}: ${code.length} bytes minified, ${gzipped} bytes gzip (budget ${GZIP_BUDGET_BYTES})`);
   if (gzipped > GZIP_BUDGET_BYTES) {
-    console.error(`${widget.out} is over the budget of ${GZIP_BUDGET_BYTES} bytes gzip`);
+    console.error(`widget ${widget.path} (${widget.out}) is over the budget of ${GZIP_BUDGET_BYTES} bytes gzip`);
     overBudget = true;
   }
 }
