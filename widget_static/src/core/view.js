@@ -79,7 +79,7 @@ export function mount(options) {
   });
   u.sendBtn = button('btn', '\u27a4', null, S.send_button);
   u.composer = el('form', { class: 'composer', onsubmit: onComposerSubmit }, [u.input, u.sendBtn]);
-  u.status = el('div', Object.assign({ class: 'status', hidden: true }, options.statusAttrs));
+  u.status = el('div', Object.assign({ class: 'status' }, options.statusAttrs, { hidden: true }));
 
   var head = el('div', { class: 'head' }, [el('h2', { class: 'title', text: options.title })].concat(
     parts.head, [button('x', '\u00d7', function () { close(); }, S.close_label)]));
