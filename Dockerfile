@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 # Chatorical in containers: `docker compose up` with compose.yaml (deploy/README.md).
 
-# --- the widget: its checks must pass before anything ships ---------------------------------
+# --- the widget: built from one core by esbuild, and its checks must pass before anything ships
 FROM node:20-slim AS widget
 WORKDIR /src
+COPY widget_static/package.json widget_static/package-lock.json widget_static/
+RUN npm ci --prefix widget_static --ignore-scripts --no-audit --no-fund
 COPY widget_static/ widget_static/
-RUN node --test widget_static/tests/*.test.mjs
+RUN npm run --prefix widget_static build && node --test widget_static/tests/*.test.mjs
 
 # --- the Python environment and the collected static files -----------------------------------
 FROM python:3.11-slim AS build
@@ -14,7 +16,7 @@ RUN python -m venv /venv
 COPY requirements.txt /src/requirements.txt
 RUN /venv/bin/pip install -r /src/requirements.txt
 COPY . /src
-COPY --from=widget /src/widget_static/ /src/widget_static/
+COPY --from=widget /src/widget_static/static/ /src/widget_static/static/
 # collectstatic reads no secret and no database: dev mode's embedded defaults suffice here.
 RUN cd /src && DJANGO_ENV=dev STATIC_ROOT=/public/static /venv/bin/python manage.py collectstatic --noinput -v 0 \
     && rm -rf /src/var

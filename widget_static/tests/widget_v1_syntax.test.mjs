@@ -1,10 +1,11 @@
-// Static checks for the v1 widget script. Run: node --test widget_static/tests/*.test.mjs
+// Static checks for the v1 widget: its sources (src/v1.js and the core) and the built script.
+// Run: node --test widget_static/tests/*.test.mjs, after the build (make widget).
 // No dependencies: node's own test runner, vm parser and regexes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkWidgetScript } from './es2017.mjs';
 
-const { source, code } = checkWidgetScript({ file: 'widget-v1.js', globalName: 'ChatoricalWidgetV1' });
+const { source, code, built } = checkWidgetScript({ file: 'widget-v1.js', entry: 'v1.js', globalName: 'ChatoricalWidgetV1' });
 
 test('keeps its connect function', () => {
   assert.match(code, /function connect\(\)/);
@@ -18,5 +19,5 @@ test('keeps the v1 storage key and the fixed server paths', () => {
 });
 
 test('stays small enough to read', () => {
-  assert.ok(Buffer.byteLength(source) < 32 * 1024, `widget-v1.js is ${Buffer.byteLength(source)} bytes`);
+  assert.ok(Buffer.byteLength(built) < 32 * 1024, `widget-v1.js is ${Buffer.byteLength(built)} bytes`);
 });

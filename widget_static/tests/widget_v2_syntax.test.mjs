@@ -1,11 +1,12 @@
-// Static checks for the v2 widget script. Run: node --test widget_static/tests/*.test.mjs
+// Static checks for the v2 widget: its sources (src/v2.js and the core) and the built script.
+// Run: node --test widget_static/tests/*.test.mjs, after the build (make widget).
 // No dependencies: node's own test runner, zlib and regexes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { checkWidgetScript } from './es2017.mjs';
 
-const { source, code } = checkWidgetScript({ file: 'widget-v2.js', globalName: 'ChatoricalWidgetV2' });
+const { source, code, built } = checkWidgetScript({ file: 'widget-v2.js', entry: 'v2.js', globalName: 'ChatoricalWidgetV2' });
 
 test('keeps its connect function', () => {
   assert.match(code, /async function connect\(\)/);
@@ -30,6 +31,6 @@ test('asks for a token before every socket and resumes by seq', () => {
 });
 
 test('is at most 20 KB gzipped', () => {
-  const gzipped = gzipSync(Buffer.from(source), { level: 9 }).length;
+  const gzipped = gzipSync(Buffer.from(built), { level: 9 }).length;
   assert.ok(gzipped <= 20 * 1024, `widget-v2.js is ${gzipped} bytes gzipped`);
 });
