@@ -7,12 +7,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import audit_record
 from billing import selectors
 from billing.delivery import billing_warnings_deliver_soon
 from billing.models import BillingEvent, Plan, StripeEvent, Subscription, UsageCounter
 from billing.selectors import LimitState, LimitUsage, Period
 from chatorical import tenancy
+from chatorical.audit_trail import audit_record
 from chatorical.errors import Invalid
 from conversations.models import OutboxEvent
 from tenants.models import Tenant

@@ -386,7 +386,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatorical.middleware.TenantMiddleware",
     "tenants.middleware.AdminTenantMiddleware",
-    "audit.context.AuditRequestMiddleware",
+    "chatorical.actors.AuditRequestMiddleware",
     "billing.middleware.PlanWarningBannerMiddleware",
     "chatorical.security.AdminContentSecurityPolicyMiddleware",
     "chatorical.middleware.JsonErrorMiddleware",

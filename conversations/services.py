@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import audit_record
 from chatorical import tenancy, tracing
+from chatorical.audit_trail import audit_record
 from chatorical.validation import text_check
 from conversations import metrics, realtime, selectors
 from conversations.errors import AlreadyClaimed, ConversationClosed, ConversationNotFound, InvalidName

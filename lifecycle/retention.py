@@ -22,8 +22,8 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge
 
 from audit.models import AuditEntry
-from audit.services import audit_record
 from chatorical import tenancy
+from chatorical.audit_trail import audit_record
 from conversations import services
 from conversations.models import Conversation, Message
 from telegram_bridge.models import TelegramUpdate

@@ -1,6 +1,6 @@
 """The audit records of bulk exports."""
 
-from audit.services import audit_record
+from chatorical.audit_trail import audit_record
 
 
 def export_audit(*, tenant, action: str, export_format: str, filters: dict | None = None) -> None:

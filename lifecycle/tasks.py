@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from audit.context import acting_as, system_actor
+from chatorical.actors import acting_as, system_actor
 from lifecycle.retention import retention_run
 
 

@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from prometheus_client import Counter
 
-from audit.context import acting_as, telegram_agent_actor
+from chatorical.actors import acting_as, telegram_agent_actor
 from chatorical.errors import ApiError
 from conversations import services
 from conversations.models import Conversation, Message

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from audit.services import audit_record
+from chatorical.audit_trail import audit_record
 from chatorical.errors import Conflict, Invalid
 from chatorical.validation import locale_check, normalize_locale, text_check
 from templates_i18n import rendering

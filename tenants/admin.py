@@ -3,8 +3,8 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from audit.admin_logging import AuditedAdminMixin
 from chatorical.admin_forms import refusal_as_form_error
+from chatorical.audit_trail import AuditedAdminMixin
 from tenants import crypto, retention, selectors, services
 from tenants.admin_scoping import EVERYONE, OWNERS, TenantScopedAdminMixin
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant

@@ -7,7 +7,7 @@ the rights of an owner and picks the tenant of new rows.
 
 from django.core.exceptions import PermissionDenied
 
-from audit.admin_logging import AuditedAdminMixin
+from chatorical.audit_trail import AuditedAdminMixin
 from tenants.models import Membership
 
 Role = Membership.Role

@@ -9,8 +9,8 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
 from chatorical import plans, tenancy
+from chatorical.audit_trail import audit_record
 from chatorical.errors import Conflict, Invalid
 from chatorical.validation import locale_check
 from tenants import crypto, retention

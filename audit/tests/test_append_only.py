@@ -8,8 +8,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from audit.services import audit_record
 from chatorical import tenancy
+from chatorical.audit_trail import audit_record
 from lifecycle.retention import audit_purge
 
 

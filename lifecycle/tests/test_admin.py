@@ -4,8 +4,8 @@ and every admin change audited."""
 import json
 
 from audit.models import AuditEntry
-from audit.services import audit_record
 from chatorical import tenancy
+from chatorical.audit_trail import audit_record
 from conversations.models import Conversation
 from tenants.models import Membership
 from tenants.tests.test_admin import staff_of

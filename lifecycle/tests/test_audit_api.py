@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from audit.context import Actor
-from audit.services import audit_record
+from chatorical.actors import Actor
+from chatorical.audit_trail import audit_record
 from tenants.models import ApiKey
 from tenants.services import api_key_create, api_key_revoke
 

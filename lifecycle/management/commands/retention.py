@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.context import acting_as, cli_actor
+from chatorical.actors import acting_as, cli_actor
 from lifecycle.retention import retention_run
 from tenants import selectors
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.context import acting_as, cli_actor
+from chatorical.actors import acting_as, cli_actor
 from chatorical.errors import ApiError
 from tenants import selectors, services
 

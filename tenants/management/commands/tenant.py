@@ -5,7 +5,7 @@ import functools
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.context import acting_as, cli_actor
+from chatorical.actors import acting_as, cli_actor
 from chatorical.errors import ApiError
 from tenants import cli, crypto, selectors, services
 

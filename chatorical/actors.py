@@ -1,5 +1,6 @@
-"""Who is acting: set explicitly by the CLI, Telegram updates and system jobs
-(`acting_as`), else read from the request being served (AuditRequestMiddleware)."""
+"""Who is acting, for the audit trail (chatorical/audit_trail.py): set explicitly by the
+CLI, Telegram updates and system jobs (`acting_as`), else read from the request being
+served (AuditRequestMiddleware)."""
 
 import contextvars
 import hashlib
