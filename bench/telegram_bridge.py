@@ -129,9 +129,9 @@ def main():
         OutboxEvent.objects.filter(status="pending").update(status="done")
         TelegramUpdate.objects.filter(processed_at__isnull=True).update(processed_at=timezone.now())
     results = {}
-    with harness.fake_telegram() as fake:
+    with harness.fake_telegram(limits=False) as fake:
         configure_in_process(fake)
-        env = harness.process_env(fake)
+        env = harness.process_env(fake, budgets_off=True)
         tenant = tenant_get_default()
         with tenancy.tenant_context(tenant):
             worker = WorkerProcess(tmp, **env)
