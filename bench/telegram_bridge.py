@@ -30,8 +30,8 @@ from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID 
 from tenants.selectors import tenant_get_default  # noqa: E402
 
 LATENCY_MESSAGES = 200
-WEBHOOK_UPDATES = 2000
-DRAIN_CONVERSATIONS, DRAIN_MESSAGES_EACH = 20, 50
+WEBHOOK_UPDATES = 1000
+DRAIN_CONVERSATIONS, DRAIN_MESSAGES_EACH = 20, 25
 
 
 def configure_in_process(fake):
