@@ -227,7 +227,7 @@ def ratios_table(runs: list[dict]) -> str:
         elif len(runs) == 1:
             ratio_rows.append((key, f"{values[0]}"))
         else:
-            ratio_rows.append((key, f"{min(values)} / {statistics.median(values)} / {max(values)}"))
+            ratio_rows.append((key, f"{min(values)} / {round(statistics.median(values), 2)} / {max(values)}"))
     return table(ratio_rows)
 
 
