@@ -361,6 +361,7 @@ async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
     for n, thread_id in enumerate(thread_ids):
         await post(n, thread_id, "/claim")
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in joined)), 120)
+    meter = harness.CpuMeter(target.roles(), target.database)
     total, begun = int(AGENT_RATE * seconds), time.monotonic()
     for n in range(total):
         key = f"agent reply {base_id}-{n}"
@@ -372,6 +373,7 @@ async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
     deadline = time.monotonic() + 15
     while posted_at and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    usage = meter.stop()
     for task in readers:
         task.cancel()
     await client.aclose()
@@ -383,6 +385,7 @@ async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
         "lost": len(posted_at),
         **harness.percentiles(latencies),
         "webhook_response": harness.percentiles(post_seconds),
+        "cpu_percent": usage["percent"],
     }
 
 
