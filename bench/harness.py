@@ -10,6 +10,7 @@ the Redis figures hold only the benchmark's work.
 import atexit
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,7 @@ def reset() -> None:
 
 def _start_redis() -> None:
     global redis_process
-    with __import__("socket").socket() as sock:
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="chatorical-bench-redis-")
