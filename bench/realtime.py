@@ -101,14 +101,15 @@ class Product:
     def socket_url(self, server, conversation: dict) -> str:
         return f"{server.ws_url}/v1/ws?token={conversation['token']}"
 
-    def settle(self, count: int) -> None:
-        """Waits for the worker to open every conversation's topic and, without budgets, to
-        post their headers, then for it to calm down (at most 30 s more): steady state
-        before visitors talk. With the budgets the headers trickle out at the group's pace
-        for minutes, as they would in a deployment."""
-        wait_until(lambda: len(self.fake.topics(DEFAULT_CHAT_ID)) >= count, timeout=300)
+    def settle(self, conversations: list[dict]) -> None:
+        """Waits for the worker to open these conversations' topics and, without budgets, to
+        post every topic's header, then for it to calm down (at most 30 s more): steady
+        state before visitors talk. With the budgets the headers trickle out at the group's
+        pace for minutes, as they would in a deployment."""
+        self.topic_threads([c["name"] for c in conversations], timeout=300)
         if self.budgets_off:
-            wait_until(lambda: len(self.fake.calls("sendMessage")) >= count, timeout=300)
+            topics = len(self.fake.topics(DEFAULT_CHAT_ID))
+            wait_until(lambda: len(self.fake.calls("sendMessage")) >= topics, timeout=300)
         with contextlib.suppress(TimeoutError):
             wait_until(self._worker_calm, timeout=30, interval=0)
 
@@ -174,7 +175,7 @@ class Peer:
     def socket_url(self, server, conversation: dict) -> str:
         return f"{server.ws_url}/ws/{conversation['group']}"
 
-    def settle(self, count: int) -> None:
+    def settle(self, conversations: list[dict]) -> None:
         pass
 
     def bot_api_counts(self) -> None:
@@ -283,7 +284,7 @@ async def fan_out(target) -> dict:
     visitors = await open_sockets(target, target.a, conversations)
     others = await open_sockets(target, target.b, conversations)
     pairs = list(zip(visitors, others, strict=True))
-    await asyncio.to_thread(target.settle, len(conversations))
+    await asyncio.to_thread(target.settle, conversations)
     print(f"set-up of {len(pairs)} conversations and their sockets: {time.monotonic() - began:.0f} s", flush=True)
     # Unmeasured: the first frames of each socket and pool take paths later ones do not.
     await fan_out_step(target, pairs, RATE, seconds=WARM_UP_SECONDS)
