@@ -1,25 +1,49 @@
 """Real-time benchmark, run by hand: `.venv/bin/python bench/realtime.py` (or `make bench`).
 
-Boots two daphne instances, a Celery worker and the fake Bot API (its limits off) against
-PostgreSQL and Redis, then measures, all cross-instance with persistence and auth on:
+Three profiles, each from a fresh database and an empty Redis, driven by one load generator
+(this process) with the same rates, conversations and socket placement:
 
-- fan-out: N conversations, the visitor's socket on instance A and a second socket of the
-  same conversation on instance B; visitors send at a fixed total rate for a while and B
-  measures latency. A ladder of rates until messages are lost or p99 passes 250 ms.
-- agent -> widget: webhook updates of claimed agents posted to A at a fixed rate, widgets
-  on B: latency from POST to frame.
-- idle sockets: authenticated idle sockets per instance -> KB of RSS per socket.
+- `default`, the real case: Telegram's send budgets at their defaults (no TELEGRAM_* setting
+  overridden) and the fake Bot API enforcing Telegram's limits (20 posts a minute into a
+  group, 30 a second per bot, 429 with retry_after past them). Every conversation is the
+  default tenant's, so all of them share its one support group and its budget of 19 posts
+  a minute: the worker merges the visitors' messages into the few posts that allows.
+- `budgets_off`: the send budgets raised to 10^9 and the fake's limits off, so the worker
+  posts every message (what `make bench` measured before: the heaviest case for the worker).
+- `peer`: the minimal Channels group chat of bench/peer (daphne, RedisPubSubChannelLayer,
+  nothing stored, no auth), the yardstick every figure is divided by.
 
-The load generator runs in this process; its CPU use is reported beside each step, so a
-saturated generator is visible rather than mistaken for a slow server.
+Each profile runs two server instances, A and B (and for the project a Celery worker). Per
+conversation the visitor's socket is on A and a second socket of the same conversation is
+on B, which times each arrival. Measured:
+
+- fan-out at 200 msg/s over 100 and over 500 conversations (after 3 s of it unmeasured,
+  to warm the sockets and pools up), then the highest sustained rate over 100
+  conversations: up BENCH_LADDER until a step fails, or down to 100 and then 50 msg/s
+  when 200 fails. A step holds when nothing is lost, p99 ≤ 250 ms and the generator kept
+  up (≥ 95 % of the rate).
+- per step, CPU by process (each daphne, the worker, the benchmark's Redis, PostgreSQL: see
+  harness.CpuMeter) from the first send until the last frame reached B, and CPU per
+  fanned-out message: those CPU seconds summed over every server process (the load
+  generator, which holds the fake Bot API, is left out and reported apart) divided by the
+  frames B received. The project's steps also count the Bot API posts the fake accepted
+  and refused with 429 over the step.
+- agent -> widget (default profile): agents' messages as webhook updates posted to A at a
+  fixed rate, widgets on B: latency from POST to frame.
+- idle sockets (default and peer, first, on fresh instances): KB of RSS per idle socket on
+  each instance.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import harness
@@ -29,19 +53,146 @@ harness.setup()
 import httpx  # noqa: E402
 import websockets  # noqa: E402
 
-from chatorical import tenancy  # noqa: E402
-from chatorical.testing import ServerProcess, WorkerProcess  # noqa: E402
-from conversations import services  # noqa: E402
-from conversations.models import Conversation, OutboxEvent  # noqa: E402
+from chatorical.testing import ServerProcess, WorkerProcess, free_port, terminate, wait_answering  # noqa: E402
 from telegram_bridge.testing.fixtures import DEFAULT_CHAT_ID  # noqa: E402
-from tenants.selectors import tenant_get_default  # noqa: E402
 
-CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", 100))
-LADDER = [int(r) for r in os.environ.get("BENCH_LADDER", "200,500,700,1000,2000").split(",")]
-STEP_SECONDS = float(os.environ.get("BENCH_STEP_SECONDS", 15))
-AGENT_RATE = int(os.environ.get("BENCH_AGENT_RATE", 50))
+PROFILES = os.environ.get("BENCH_PROFILES", "default,budgets_off,peer").split(",")
+RATE = 200
+CONVERSATIONS = (100, 500)
+LADDER = [int(r) for r in os.environ.get("BENCH_LADDER", "400,600,800,1000,1300,1600,2000").split(",")]
+LADDER_DOWN = (100, 50)  # when 200 msg/s does not hold
+STEP_SECONDS = float(os.environ.get("BENCH_STEP_SECONDS", 10))
+WARM_UP_SECONDS = 3
+AGENT_RATE, AGENT_CONVERSATIONS = 50, 20
 IDLE_SOCKETS = int(os.environ.get("BENCH_IDLE_SOCKETS", 2000))
-P99_LIMIT_MS = 250
+P99_BOUND_MS = 250
+CONNECTING_AT_ONCE = 25
+PEER_APPLICATION = "bench.peer.asgi:application"
+
+
+class Product:
+    """The project: two daphne instances and a Celery worker, against the fake Bot API."""
+
+    sends_welcome = True
+
+    def __init__(self, *, budgets_off: bool):
+        self.budgets_off = budgets_off
+        self.fake = harness.fake_telegram(limits=not budgets_off).start()
+        env = harness.process_env(self.fake, budgets_off=budgets_off)
+        self.a, self.b = ServerProcess(**env), ServerProcess(**env)
+        self.worker = WorkerProcess(Path(tempfile.mkdtemp(prefix="chatorical-bench-")), **env)
+        self.database = harness.database_name()
+
+    def roles(self) -> dict:
+        return {"A": self.a.process.pid, "B": self.b.process.pid, "worker": self.worker.process.pid}
+
+    async def start_conversations(self, count: int, prefix: str) -> list[dict]:
+        gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
+        async with httpx.AsyncClient(base_url=self.a.url, timeout=60) as client:
+
+            async def start(i):
+                async with gate:
+                    response = await client.post("/v1/start", json={"name": f"{prefix} {i}"})
+                    assert response.status_code == 201, response.text
+                    return {"name": f"{prefix} {i}", "token": response.json()["token"]}
+
+            return await asyncio.gather(*(start(i) for i in range(count)))
+
+    def socket_url(self, server, conversation: dict) -> str:
+        return f"{server.ws_url}/v1/ws?token={conversation['token']}"
+
+    def settle(self, conversations: list[dict]) -> None:
+        """Waits for the worker to open these conversations' topics and, without budgets, to
+        post every topic's header, then for it to calm down (at most 30 s more): steady
+        state before visitors talk. With the budgets the headers trickle out at the group's
+        pace for minutes, as they would in a deployment."""
+        self.topic_threads([c["name"] for c in conversations], timeout=300)
+        if self.budgets_off:
+            topics = len(self.fake.topics(DEFAULT_CHAT_ID))
+            wait_until(lambda: len(self.fake.calls("sendMessage")) >= topics, timeout=300)
+        with contextlib.suppress(TimeoutError):
+            wait_until(self._worker_calm, timeout=30, interval=0)
+
+    def _worker_calm(self) -> bool:
+        meter = harness.CpuMeter({"worker": self.worker.process.pid})
+        time.sleep(1)
+        return meter.stop()["percent"]["worker"] < 10
+
+    def bot_api_counts(self) -> dict:
+        calls = self.fake.calls("sendMessage")
+        return {"posts": sum(call.ok for call in calls), "refused_429": sum(call.status == 429 for call in calls)}
+
+    def topic_threads(self, names: list[str], timeout: float = 120) -> dict:
+        """name -> thread id of the topics the worker opened for these visitors."""
+
+        def found():
+            threads = {t["name"]: t["message_thread_id"] for t in self.fake.topics(DEFAULT_CHAT_ID)}
+            return threads if all(name in threads for name in names) else None
+
+        return wait_until(found, timeout=timeout)
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.a.stop()
+        self.b.stop()
+        self.fake.stop()
+
+
+class PeerServer:
+    """One daphne instance of the peer (bench/peer) on a free loopback port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url, self.ws_url = f"http://127.0.0.1:{self.port}", f"ws://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.gettempdir()) / f"chatorical-bench-peer-{self.port}.log"
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.peer.settings", "PYTHONUNBUFFERED": "1"}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), PEER_APPLICATION],
+                cwd=harness.ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_answering(self.process, f"{self.url}/", self.log_path, timeout=20)
+
+
+class Peer:
+    """The minimal Channels group chat: two instances, nothing else."""
+
+    sends_welcome = False
+    database = None
+
+    def __init__(self):
+        self.a, self.b = PeerServer(), PeerServer()
+
+    def roles(self) -> dict:
+        return {"A": self.a.process.pid, "B": self.b.process.pid}
+
+    async def start_conversations(self, count: int, prefix: str) -> list[dict]:
+        return [{"name": f"{prefix} {i}", "group": uuid.uuid4().hex} for i in range(count)]
+
+    def socket_url(self, server, conversation: dict) -> str:
+        return f"{server.ws_url}/ws/{conversation['group']}"
+
+    def settle(self, conversations: list[dict]) -> None:
+        pass
+
+    def bot_api_counts(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        terminate(self.a.process)
+        terminate(self.b.process)
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark condition not met in {timeout} s")
+        time.sleep(interval)
+    return value
 
 
 def rss_kb(pid: int) -> int:
@@ -51,25 +202,26 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def start_conversations(server: ServerProcess, count: int) -> list[dict]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        return [client.post("/v1/start", json={"name": f"Bench {i}"}).json() for i in range(count)]
+async def open_sockets(target, server, conversations: list[dict]) -> list:
+    gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
+
+    async def open_one(conversation):
+        async with gate:
+            socket = await websockets.connect(target.socket_url(server, conversation), max_queue=None, open_timeout=60)
+            if target.sends_welcome:
+                welcome = json.loads(await socket.recv())
+                assert welcome.get("key") == "welcome", welcome
+            return socket
+
+    return await asyncio.gather(*(open_one(c) for c in conversations))
 
 
-async def open_socket(server: ServerProcess, token: str):
-    socket = await websockets.connect(f"{server.ws_url}/v1/ws?token={token}", max_queue=None, open_timeout=30)
-    welcome = json.loads(await socket.recv())
-    assert welcome.get("key") == "welcome", welcome
-    return socket
+async def fan_out_step(target, pairs, rate: int, seconds: float = STEP_SECONDS) -> dict:
+    """Visitors on A send `rate` messages a second in total; B's sockets time each arrival."""
+    latencies, expected = [], {}
+    counts_before = target.bot_api_counts()
 
-
-async def fan_out_step(pairs, rate: int, seconds: float, processes: dict) -> dict:
-    """Visitors on A send `rate` messages a second in total; B's sockets time each arrival.
-    `processes` (role -> pid) are the ones whose CPU use the step reports."""
-    latencies, sent = [], 0
-    expected = {}
-
-    async def reader(index, socket):
+    async def reader(socket):
         while True:
             frame = json.loads(await socket.recv())
             text = frame.get("text", "")
@@ -78,122 +230,151 @@ async def fan_out_step(pairs, rate: int, seconds: float, processes: dict) -> dic
                 if expected.pop(key, None) is not None:
                     latencies.append(time.time() - float(sent_at))
 
-    readers = [asyncio.create_task(reader(i, b)) for i, (_, b) in enumerate(pairs)]
-    meter, started = harness.CpuMeter(**processes), time.monotonic()
+    readers = [asyncio.create_task(reader(b)) for _, b in pairs]
+    meter, started = harness.CpuMeter(target.roles(), target.database), time.monotonic()
     total = int(rate * seconds)
     for n in range(total):
         visitor, _ = pairs[n % len(pairs)]
-        key = f"{rate}-{n}"
+        key = f"{rate}-{len(pairs)}-{n}"
         expected[key] = True
         await visitor.send(json.dumps({"type": "message", "text": f"b|{time.time()}|{key}"}))
-        sent += 1
         delay = started + (n + 1) / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
     send_seconds = time.monotonic() - started
-    cpu_percent = meter.percent()
     deadline = time.monotonic() + 10
     while expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
+    usage = meter.stop()
     for task in readers:
         task.cancel()
     # Each visitor also gets its own echo on A; drain those so the next step starts clean.
     for visitor, _ in pairs:
-        try:
+        with contextlib.suppress(TimeoutError):
             while True:
                 await asyncio.wait_for(visitor.recv(), 0.001)
-        except TimeoutError:
-            pass
-    return {
+    server_cpu = sum(seconds for role, seconds in usage["cpu_seconds"].items() if role != "generator")
+    step = {
+        "conversations": len(pairs),
         "rate": rate,
-        "sent": sent,
+        "sent": total,
         "received": len(latencies),
         "lost": len(expected),
-        "achieved_send_rate": round(sent / send_seconds),
-        "generator_cpu_percent": cpu_percent["generator"],
-        "cpu_percent": cpu_percent,
+        "achieved_send_rate": round(total / send_seconds),
         **harness.percentiles(latencies),
+        "window_seconds": usage["seconds"],
+        "cpu_seconds": usage["cpu_seconds"],
+        "cpu_percent": usage["percent"],
+        "cpu_ms_per_message": round(1000 * server_cpu / len(latencies), 3) if latencies else None,
     }
+    if counts_before is not None:
+        after = target.bot_api_counts()
+        step["bot_api"] = {key: after[key] - counts_before[key] for key in after}
+    return step
 
 
-async def fan_out(a: ServerProcess, b: ServerProcess, worker: WorkerProcess) -> dict:
-    started = start_conversations(a, CONVERSATIONS)
-    pairs = [(await open_socket(a, s["token"]), await open_socket(b, s["token"])) for s in started]
-    # Steady state: the worker has opened the conversations' topics before visitors talk.
-    await asyncio.to_thread(_outbox_drained)
-    steps, sustained = [], 0
-    for rate in LADDER:
-        await asyncio.to_thread(harness.vacuum)
-        processes = {"A": a.process.pid, "B": b.process.pid, "worker": worker.process.pid}
-        step = await fan_out_step(pairs, rate, STEP_SECONDS, processes)
-        steps.append(step)
-        print(json.dumps(step), flush=True)
-        if step["lost"] or step.get("p99_ms", 0) > P99_LIMIT_MS or step["achieved_send_rate"] < rate * 0.95:
+def holds(step: dict) -> bool:
+    kept_up = step["achieved_send_rate"] >= step["rate"] * 0.95
+    return not step["lost"] and step.get("p99_ms", 0) <= P99_BOUND_MS and kept_up
+
+
+async def fan_out(target) -> dict:
+    began = time.monotonic()
+    conversations = await target.start_conversations(max(CONVERSATIONS), "Bench")
+    visitors = await open_sockets(target, target.a, conversations)
+    others = await open_sockets(target, target.b, conversations)
+    pairs = list(zip(visitors, others, strict=True))
+    await asyncio.to_thread(target.settle, conversations)
+    print(f"set-up of {len(pairs)} conversations and their sockets: {time.monotonic() - began:.0f} s", flush=True)
+    # Unmeasured: the first frames of each socket and pool take paths later ones do not.
+    await fan_out_step(target, pairs, RATE, seconds=WARM_UP_SECONDS)
+    steps = []
+
+    async def step(count: int, rate: int) -> dict:
+        if target.database:
+            await asyncio.to_thread(harness.vacuum)
+        result = await fan_out_step(target, pairs[:count], rate)
+        steps.append(result)
+        print(json.dumps(result), flush=True)
+        return result
+
+    for count in CONVERSATIONS:
+        await step(count, RATE)
+    sustained = RATE if holds(steps[0]) else 0
+    for rate in LADDER if sustained else ():
+        if not holds(await step(CONVERSATIONS[0], rate)):
             break
         sustained = rate
+    for rate in () if sustained else LADDER_DOWN:
+        if holds(await step(CONVERSATIONS[0], rate)):
+            sustained = rate
+            break
     for visitor, other in pairs:
         await visitor.close()
         await other.close()
     return {"steps": steps, "highest_sustained_rate": sustained}
 
 
-def _outbox_drained(timeout: float = 300) -> None:
-    """Waits for the worker to finish the fan-out's Telegram posts, which share its queue."""
-    deadline = time.monotonic() + timeout
-    with tenancy.cross_tenant("benchmark waits for the outbox to drain"):
-        while OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING).exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the outbox did not drain")
-            time.sleep(0.2)
-
-
-async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 10) -> dict:
-    await asyncio.to_thread(_outbox_drained)
-    await asyncio.to_thread(harness.vacuum)
-    started = start_conversations(a, 20)
+async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
+    """Agents claim 20 topics with /claim, then answer at AGENT_RATE, all as webhook updates
+    to A; the widgets on B time each answer from its POST."""
+    conversations = await target.start_conversations(AGENT_CONVERSATIONS, "Agent")
+    widgets = await open_sockets(target, target.b, conversations)
+    threads = await asyncio.to_thread(target.topic_threads, [c["name"] for c in conversations])
+    thread_ids = [threads[c["name"]] for c in conversations]
     agent = {"id": 77, "is_bot": False, "first_name": "Bench", "username": "bench"}
-    conversations = await asyncio.to_thread(_claimed_with_topics, [s["conversation_id"] for s in started], agent)
-    widgets = [await open_socket(b, s["token"]) for s in started]
-    # The claims' topic edits are the worker's too: measure once they are done.
-    await asyncio.to_thread(_outbox_drained)
+    joined = [asyncio.Event() for _ in widgets]
     posted_at, latencies, post_seconds = {}, [], []
 
-    async def reader(widget):
+    async def reader(widget, joined_event):
         while True:
             frame = json.loads(await widget.recv())
+            if frame.get("type") == "agent_joined":
+                joined_event.set()
             key = frame.get("text", "")
             if frame.get("direction") == "OUTBOUND" and key in posted_at:
                 latencies.append(time.monotonic() - posted_at.pop(key))
 
-    readers = [asyncio.create_task(reader(w)) for w in widgets]
-    client = httpx.AsyncClient(base_url=a.url, headers={"X-Telegram-Bot-Api-Secret-Token": harness.HEADER_SECRET})
+    readers = [asyncio.create_task(reader(w, e)) for w, e in zip(widgets, joined, strict=True)]
+    client = httpx.AsyncClient(
+        base_url=target.a.url, headers={"X-Telegram-Bot-Api-Secret-Token": harness.HEADER_SECRET}, timeout=60
+    )
     base_id = int(time.time() * 1000)
-    total, begun = int(AGENT_RATE * seconds), time.monotonic()
-    for n in range(total):
-        conversation = conversations[n % len(conversations)]
-        key = f"agent reply {base_id}-{n}"
+
+    async def post(n: int, thread_id: int, text: str) -> float:
         update = {
             "update_id": base_id + n,
             "message": {
                 "message_id": 10**7 + n,
                 "date": int(time.time()),
                 "from": agent,
-                "text": key,
+                "text": text,
                 "chat": {"id": DEFAULT_CHAT_ID, "type": "supergroup"},
-                "message_thread_id": conversation.thread_id,
+                "message_thread_id": thread_id,
                 "is_topic_message": True,
             },
         }
-        posted_at[key] = posted = time.monotonic()
+        posted = time.monotonic()
         response = await client.post("/v1/telegram/webhook", content=json.dumps(update))
-        post_seconds.append(time.monotonic() - posted)
         assert response.status_code == 200, response.text
+        return time.monotonic() - posted
+
+    for n, thread_id in enumerate(thread_ids):
+        await post(n, thread_id, "/claim")
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in joined)), 120)
+    meter = harness.CpuMeter(target.roles(), target.database)
+    total, begun = int(AGENT_RATE * seconds), time.monotonic()
+    for n in range(total):
+        key = f"agent reply {base_id}-{n}"
+        posted_at[key] = time.monotonic()
+        post_seconds.append(await post(len(thread_ids) + n, thread_ids[n % len(thread_ids)], key))
         delay = begun + (n + 1) / AGENT_RATE - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
     deadline = time.monotonic() + 15
     while posted_at and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    usage = meter.stop()
     for task in readers:
         task.cancel()
     await client.aclose()
@@ -205,32 +386,22 @@ async def agent_to_widget(a: ServerProcess, b: ServerProcess, seconds: float = 1
         "lost": len(posted_at),
         **harness.percentiles(latencies),
         "webhook_response": harness.percentiles(post_seconds),
+        "cpu_percent": usage["percent"],
     }
 
 
-def _claimed_with_topics(conversation_ids: list[str], agent: dict, timeout: float = 60) -> list[Conversation]:
-    """Waits for the worker to open each topic, then claims each for the bench agent."""
-    with tenancy.tenant_context(tenant_get_default()):
-        deadline = time.monotonic() + timeout
-        while Conversation.objects.filter(pk__in=conversation_ids, thread_id__isnull=True).exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the worker did not open the topics")
-            time.sleep(0.05)
-        conversations = list(Conversation.objects.filter(pk__in=conversation_ids))
-        for conversation in conversations:
-            services.conversation_claim(conversation=conversation, agent_id=agent["id"], agent_name=agent["username"])
-        return conversations
-
-
-async def idle_sockets(a: ServerProcess, b: ServerProcess) -> dict:
-    started = start_conversations(a, 50)
+async def idle_sockets(target) -> dict:
+    """Measured on fresh instances, before any load: memory a busier past freed would be
+    reused by the new sockets and hide their cost. A few sockets first load what the
+    first connection loads."""
+    conversations = await target.start_conversations(50, "Idle")
     result = {}
-    for name, server in (("A", a), ("B", b)):
+    for name, server in (("A", target.a), ("B", target.b)):
+        for socket in await open_sockets(target, server, conversations[:10]):
+            await socket.close()
         await asyncio.sleep(1)
         before = rss_kb(server.process.pid)
-        sockets = []
-        for i in range(IDLE_SOCKETS):
-            sockets.append(await open_socket(server, started[i % len(started)]["token"]))
+        sockets = await open_sockets(target, server, [conversations[i % 50] for i in range(IDLE_SOCKETS)])
         await asyncio.sleep(3)
         after = rss_kb(server.process.pid)
         result[name] = {
@@ -244,28 +415,33 @@ async def idle_sockets(a: ServerProcess, b: ServerProcess) -> dict:
     return result
 
 
-async def run(fake) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="chatorical-bench-"))
-    env = harness.process_env(fake)
-    a, b = ServerProcess(**env), ServerProcess(**env)
-    worker = WorkerProcess(tmp, **env)
+async def run_profile(name: str) -> dict:
+    target = Peer() if name == "peer" else Product(budgets_off=name == "budgets_off")
     try:
-        await asyncio.sleep(3)
-        results = {"fan_out": await fan_out(a, b, worker)}
-        results["agent_to_widget"] = await agent_to_widget(a, b)
-        results["idle_sockets"] = await idle_sockets(a, b)
+        await asyncio.sleep(3)  # the worker connects to its broker
+        results = {}
+        if name in ("default", "peer"):
+            results["idle_sockets"] = await idle_sockets(target)
+        results.update(await fan_out(target))
+        if name == "default":
+            results["agent_to_widget"] = await agent_to_widget(target)
+            results["bot_api_totals"] = target.bot_api_counts()
         return results
     finally:
-        worker.stop()
-        a.stop()
-        b.stop()
+        target.stop()
 
 
 def main() -> dict:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it
-    with harness.fake_telegram() as fake:
-        results = asyncio.run(run(fake))
+    results = {"step_seconds": STEP_SECONDS, "p99_bound_ms": P99_BOUND_MS, "profiles": {}, "wall_seconds": {}}
+    for index, name in enumerate(PROFILES):
+        if index:
+            harness.reset()
+        started = time.monotonic()
+        results["profiles"][name] = asyncio.run(run_profile(name))
+        results["wall_seconds"][name] = round(time.monotonic() - started)
+        print(f"profile {name}: {results['wall_seconds'][name]} s", flush=True)
     print(json.dumps(results, indent=2))
     return results
 

@@ -30,8 +30,8 @@ from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID 
 from tenants.selectors import tenant_get_default  # noqa: E402
 
 LATENCY_MESSAGES = 200
-WEBHOOK_UPDATES = 2000
-DRAIN_CONVERSATIONS, DRAIN_MESSAGES_EACH = 20, 50
+WEBHOOK_UPDATES = 1000
+DRAIN_CONVERSATIONS, DRAIN_MESSAGES_EACH = 20, 25
 
 
 def configure_in_process(fake):
@@ -129,9 +129,9 @@ def main():
         OutboxEvent.objects.filter(status="pending").update(status="done")
         TelegramUpdate.objects.filter(processed_at__isnull=True).update(processed_at=timezone.now())
     results = {}
-    with harness.fake_telegram() as fake:
+    with harness.fake_telegram(limits=False) as fake:
         configure_in_process(fake)
-        env = harness.process_env(fake)
+        env = harness.process_env(fake, budgets_off=True)
         tenant = tenant_get_default()
         with tenancy.tenant_context(tenant):
             worker = WorkerProcess(tmp, **env)
