@@ -232,7 +232,7 @@ else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# --- rate limits (chatorical/ratelimit.py) -------------------------------------------------
+# --- rate limits (chatorical/ratelimit/) -------------------------------------------------
 # Multiplies every limit; load tests and benchmarks raise it instead of changing code.
 RATE_LIMIT_SCALE = env_float("RATE_LIMIT_SCALE", 1.0)
 if RATE_LIMIT_SCALE <= 0:
