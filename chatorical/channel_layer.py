@@ -37,7 +37,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from chatorical import resilience
-from chatorical.batching import Batcher, per_event_loop
+from chatorical.batcher import Batcher, per_event_loop
 
 logger = logging.getLogger(__name__)
 

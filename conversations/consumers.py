@@ -23,7 +23,7 @@ from chatorical.logs import request_id_var
 from chatorical.metrics import tenant_label
 from chatorical.middleware import request_id_for
 from chatorical.tenancy import run_for_tenant
-from conversations import batching, metrics, realtime, selectors, services
+from conversations import message_batches, metrics, realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import AUDIENCE_V1, AUDIENCE_V2, ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
@@ -218,7 +218,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
                 # The plan's messages ran out (with their 10 % of slack): not stored.
                 await self._note("plan_limit_reached")
                 return
-            message = await batching.message_add(
+            message = await message_batches.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(
                     conversation=self.conversation,

@@ -9,7 +9,7 @@ import redis
 from django.conf import settings
 from redis.exceptions import NoScriptError, ResponseError
 
-from chatorical.batching import Batcher, per_event_loop
+from chatorical.batcher import Batcher, per_event_loop
 from chatorical.errors import ApiError
 from chatorical.ratelimit import redis_state
 from chatorical.ratelimit.policy import ABUSE_LEVEL, limited_key, rate_for

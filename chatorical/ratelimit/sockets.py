@@ -7,7 +7,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from chatorical.batching import per_event_loop
+from chatorical.batcher import per_event_loop
 from chatorical.ratelimit import redis_state
 from chatorical.ratelimit.policy import limited_key, rate_for
 
