@@ -23,7 +23,6 @@ are called too: a callable or a dotted path, given the loop's layer, sync or asy
 """
 
 import asyncio
-import collections
 import functools
 import inspect
 import logging
@@ -39,6 +38,7 @@ from redis.exceptions import RedisError
 
 from chatorical import resilience
 from chatorical.batcher import Batcher, per_event_loop
+from chatorical.inbox import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -107,47 +107,6 @@ class ReconnectingLoopLayer(RedisPubSubLoopLayer):
             queue = self.channels.get(channel)
             if queue is not None:
                 queue.put_nowait(payload)
-
-
-class Inbox:
-    """The messages of one local channel (a socket's): what the layer uses of an
-    asyncio.Queue, put_nowait() and get(), without its three deques and Event, each with a
-    block of its own: 3 KB on every idle socket, whose inbox is empty nearly always."""
-
-    __slots__ = ("_messages", "_waiters")
-
-    def __init__(self):
-        self._messages: collections.deque | None = None
-        self._waiters: list[asyncio.Future] = []
-
-    def put_nowait(self, message) -> None:
-        if self._messages is None:
-            self._messages = collections.deque()
-        self._messages.append(message)
-        self._wake_one()
-
-    async def get(self):
-        while not self._messages:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                self._waiters.remove(waiter)
-                if self._messages:
-                    self._wake_one()  # the wake-up it may have had goes to the next
-                raise
-            self._waiters.remove(waiter)
-        message = self._messages.popleft()
-        if not self._messages:
-            self._messages = None
-        return message
-
-    def _wake_one(self) -> None:
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
 
 def _hook(hook):

@@ -4,7 +4,7 @@ import asyncio
 
 from channels.layers import get_channel_layer
 
-from chatorical.channel_layer import BatchedPublishChannelLayer, Inbox
+from chatorical.channel_layer import BatchedPublishChannelLayer
 
 
 async def test_group_sends_made_at_once_all_arrive_in_the_order_they_were_sent():
@@ -35,22 +35,3 @@ async def test_a_group_send_reaches_the_sockets_of_another_process_layer():
         await receiver.group_discard("batched-cross", channel)
         await sender.flush()
         await receiver.flush()
-
-
-async def test_an_inbox_hands_out_messages_in_order_and_wakes_a_waiting_receiver():
-    inbox = Inbox()
-    waiting = asyncio.create_task(inbox.get())
-    await asyncio.sleep(0)
-    inbox.put_nowait("first")
-    inbox.put_nowait("second")
-    assert await asyncio.wait_for(waiting, 1) == "first"
-    assert await inbox.get() == "second"
-
-
-async def test_a_cancelled_receiver_passes_its_wake_up_to_the_next():
-    inbox = Inbox()
-    cancelled, other = asyncio.create_task(inbox.get()), asyncio.create_task(inbox.get())
-    await asyncio.sleep(0)
-    inbox.put_nowait("only")
-    cancelled.cancel()
-    assert await asyncio.wait_for(other, 1) == "only"
