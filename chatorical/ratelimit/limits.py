@@ -1,5 +1,6 @@
 """Limits on what clients do: one Lua script run by EVALSHA per check, on Redis' clock."""
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -190,21 +191,32 @@ CHECK_BATCH_MAX = 200
 
 class _AsyncChecks:
     """The checks of one event loop, one batch at a time (checks that arrive meanwhile all
-    go in the next), on one connection held for them: a batch is written at once and its
-    answers read in order. A connection taken from a pool per batch, and a redis-py
-    pipeline around it, cost as much again as the round trip (bench/limiter.py)."""
+    go in the next), on one connection of their own: a batch is written at once and its
+    answers read in order, within one deadline. A connection taken from a pool per batch,
+    a redis-py pipeline around it and a timer per read and per write cost as much again
+    as the round trip (bench/limiter.py)."""
 
     def __init__(self, url: str):
-        self._pool = redis_state.async_pool(url)
-        self._connection = None
+        pool = redis_state.async_pool(url)
+        # The deadline is the batch's (_run), not each read's and write's.
+        self._connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
         self.batcher = Batcher(self._run, max_batch=CHECK_BATCH_MAX, max_in_flight=1)
 
     async def _run(self, checks: list[tuple[list[str], list]]) -> list:
+        try:
+            async with asyncio.timeout(redis_state.TIMEOUT_SECONDS):
+                return await self._run_on_time(checks)
+        except TimeoutError as error:
+            if isinstance(error, redis.RedisError):
+                raise
+            # Answers may still come: they must not be read as the next batch's.
+            await self._connection.disconnect(nowait=True)
+            raise redis.TimeoutError(f"no answer within {redis_state.TIMEOUT_SECONDS} s") from error
+
+    async def _run_on_time(self, checks: list[tuple[list[str], list]]) -> list:
         """Runs the script once per (keys, args). If Redis lost the script (restarted or
         flushed), it is loaded and only the checks it refused run again, so no check is
         counted twice."""
-        if self._connection is None:
-            self._connection = await self._pool.get_connection()
         results = await self._evalsha_all(checks)
         lost = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
         if lost:
