@@ -37,7 +37,8 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from chatorical import resilience
-from chatorical.batching import Batcher, per_event_loop
+from chatorical.batcher import Batcher, per_event_loop
+from chatorical.inbox import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,10 @@ class ReconnectingLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, *args, on_disconnect=None, on_reconnect=None, **kwargs):
         super().__init__(*args, on_disconnect=_hook(on_disconnect), on_reconnect=_hook(on_reconnect), **kwargs)
         self._shards = [ReconnectingShardConnection(shard.host, self) for shard in self._shards]
+
+    async def _subscribe_to_channel(self, channel):
+        self.channels[channel] = Inbox()
+        await self._get_shard(channel).subscribe(channel)
 
     def tell_local_channels(self, message: dict, channels) -> None:
         payload = self.channel_layer.serialize(message)

@@ -19,7 +19,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from chatorical import ratelimit
-from chatorical.batching import per_event_loop
+from chatorical.batcher import per_event_loop
 from chatorical.errors import error_response
 from chatorical.http import operator_token_valid
 from chatorical.metrics import metrics_view

@@ -66,7 +66,7 @@ def cache_settings(target: SentinelTarget, **options) -> dict:
         "LOCATION": f"redis://{target.master}/{target.db}",
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.SentinelClient",
-            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "CONNECTION_FACTORY": "chatorical.cache_clients.SharedClientSentinelConnectionFactory",
             "SENTINELS": list(target.sentinels),
             **({"PASSWORD": target.password} if target.password else {}),
             **options,

@@ -227,12 +227,15 @@ if REDIS_URL:
     if REDIS_SENTINEL:
         _sentinel_cache = cache_settings(REDIS_SENTINEL, **CACHES["default"]["OPTIONS"])
         CACHES["default"].update(LOCATION=_sentinel_cache["LOCATION"], OPTIONS=_sentinel_cache["OPTIONS"])
+    else:
+        # One redis client per process, not one per thread and per socket (chatorical/cache_clients.py).
+        CACHES["default"]["OPTIONS"]["CONNECTION_FACTORY"] = "chatorical.cache_clients.SharedClientConnectionFactory"
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     EMBEDDED_DEFAULTS.append("cache: in-process memory")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# --- rate limits (chatorical/ratelimit.py) -------------------------------------------------
+# --- rate limits (chatorical/ratelimit/) -------------------------------------------------
 # Multiplies every limit; load tests and benchmarks raise it instead of changing code.
 RATE_LIMIT_SCALE = env_float("RATE_LIMIT_SCALE", 1.0)
 if RATE_LIMIT_SCALE <= 0:

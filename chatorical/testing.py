@@ -482,7 +482,7 @@ class OtlpReceiver:
 
 def forget_send_budgets(*, as_after_a_restart: bool = False):
     """Every send budget unspent; unless `as_after_a_restart`, with the mark that says
-    Redis did not lose them, so no restart hold applies (chatorical/ratelimit.py)."""
+    Redis did not lose them, so no restart hold applies (chatorical/ratelimit/budgets.py)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     for pattern in (f"{settings.REDIS_KEY_PREFIX}:budget:*", f"{settings.REDIS_KEY_PREFIX}:*tg:*"):
         keys = list(client.scan_iter(pattern, count=1000))

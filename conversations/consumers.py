@@ -7,6 +7,7 @@ it and adds single-use tokens of any tenant, a required allowed Origin, and gap-
 import json
 import logging
 import re
+import weakref
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -23,11 +24,12 @@ from chatorical.logs import request_id_var
 from chatorical.metrics import tenant_label
 from chatorical.middleware import request_id_for
 from chatorical.tenancy import run_for_tenant
-from conversations import batching, metrics, realtime, selectors, services
+from conversations import message_batches, metrics, realtime, selectors, services
 from conversations.models import Conversation, Message
 from conversations.tokens import AUDIENCE_V1, AUDIENCE_V2, ConversationClaims, TokenRefused, token_decode, token_spend
 from telegram_bridge.bridge import bot_offline
 from templates_i18n.selectors import template_text
+from tenants.models import Tenant
 from tenants.selectors import origin_allowed, tenant_get_active_by_id, tenant_get_default
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,25 @@ TOO_MANY_SOCKETS_CLOSE_CODE = 4409
 SERVICE_RESTART_CLOSE_CODE = 4012
 
 
+# One Tenant instance per tenant for the sockets of a process, while any holds it: an idle
+# socket keeps ids and small values, not a copy of its tenant's row.
+_tenants: weakref.WeakValueDictionary[int, Tenant] = weakref.WeakValueDictionary()
+
+
+def _shared_tenant(tenant: Tenant) -> Tenant:
+    """`tenant` as just read, or the instance other sockets already hold if it is the same
+    row (every field equal): each socket still acts on the tenant as it was at its handshake."""
+    held = _tenants.get(tenant.id)
+    if held is not None and _field_values(held) == _field_values(tenant):
+        return held
+    _tenants[tenant.id] = tenant
+    return tenant
+
+
+def _field_values(instance) -> list:
+    return [getattr(instance, field.attname) for field in instance._meta.concrete_fields]
+
+
 def _header(scope, name: bytes) -> str:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -53,9 +74,13 @@ def _header(scope, name: bytes) -> str:
 
 
 class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
-    """One visitor socket of one conversation of the default tenant."""
+    """One visitor socket of one conversation of the default tenant.
 
-    conversation: Conversation
+    Once accepted it keeps its conversation's id and locale, not the row: thousands of
+    sockets sit idle in one process."""
+
+    conversation_id = None  # set once accepted
+    locale = ""
     token_audience = AUDIENCE_V1
 
     async def connect(self):
@@ -72,13 +97,22 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         tracing.tenant_mark(self.tenant.slug)
         if not await self._connect_allowed() or not await self._slot_taken(conversation):
             return
-        self.conversation = conversation
-        self.group = realtime.conversation_group(conversation.id)
+        self.conversation_id, self.locale = conversation.id, conversation.locale
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.tenant_label = tenant_label(self.tenant.slug)
         metrics.OPEN_SOCKETS.labels(tenant=self.tenant_label).inc()
-        await self._opening()
+        await self._opening(conversation)
+
+    @property
+    def group(self) -> str:
+        return realtime.conversation_group(self.conversation_id)
+
+    def _conversation_ref(self) -> Conversation:
+        """The conversation by its id, for calls that take one (the row is not read)."""
+        conversation = Conversation(id=self.conversation_id, tenant_id=self.tenant.id)
+        conversation._state.adding = False
+        return conversation
 
     async def dispatch(self, message):
         # Channels' own dispatch first closes stale database connections by a hop to its
@@ -94,7 +128,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "tenant_label"):  # accepted and counted as open
             metrics.OPEN_SOCKETS.labels(tenant=self.tenant_label).dec()
             metrics.SOCKET_CLOSES.labels(tenant=self.tenant_label, code=metrics.close_code_label(code)).inc()
-        if hasattr(self, "group"):
+        if self.conversation_id is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         await ratelimit.socket_slot_give_back(holder=self.channel_name)
 
@@ -105,7 +139,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         claims = self._token_claims()
         if claims is None:
             return None
-        self.tenant = await database_sync_to_async(tenant_get_default)()
+        self.tenant = _shared_tenant(await database_sync_to_async(tenant_get_default)())
         if claims.tenant_id != self.tenant.id:
             logger.info("ws token of tenant %s refused on the v1 socket", claims.tenant_id)
             return None
@@ -134,9 +168,9 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             return None
         return conversation
 
-    async def _opening(self):
+    async def _opening(self, conversation: Conversation):
         """What a socket gets first, once accepted."""
-        await self._note("welcome", variables={"visitor_name": self.conversation.visitor_name})
+        await self._note("welcome", variables={"visitor_name": conversation.visitor_name})
         if await run_for_tenant(self.tenant, bot_offline, tenant=self.tenant):
             await self._note("offline")
 
@@ -186,7 +220,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         # A socket accepted only to be told why it closes has no conversation; its frames go.
-        if not hasattr(self, "conversation"):
+        if self.conversation_id is None:
             return
         with tracing.span("ws frame", tenant=self.tenant.slug):
             await self._receive(text_data)
@@ -218,10 +252,10 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
                 # The plan's messages ran out (with their 10 % of slack): not stored.
                 await self._note("plan_limit_reached")
                 return
-            message = await batching.message_add(
+            message = await message_batches.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(
-                    conversation=self.conversation,
+                    conversation=self._conversation_ref(),
                     direction=Message.Direction.INBOUND,
                     text=text,
                     traceparent=tracing.traceparent(),
@@ -246,9 +280,8 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def _note(self, template: str, *, key: str = "", variables: dict | None = None):
         """An info note in the tenant's wording and the visitor's language."""
-        locale = self.conversation.locale if hasattr(self, "conversation") else ""
         text = await run_for_tenant(
-            self.tenant, template_text, tenant_id=self.tenant.id, key=template, locale=locale, variables=variables
+            self.tenant, template_text, tenant_id=self.tenant.id, key=template, locale=self.locale, variables=variables
         )
         await self.send_json(realtime.info_note_event(text=text, key=key or template))
 
@@ -303,10 +336,11 @@ class V2ConversationConsumer(V1ConversationConsumer):
         after_seq = self._after_seq()
         if claims is None or after_seq is None:
             return None
-        self.tenant = await database_sync_to_async(tenant_get_active_by_id)(tenant_id=claims.tenant_id)
-        if self.tenant is None:
+        tenant = await database_sync_to_async(tenant_get_active_by_id)(tenant_id=claims.tenant_id)
+        if tenant is None:
             logger.info("ws token of an unknown or suspended tenant %s refused", claims.tenant_id)
             return None
+        self.tenant = _shared_tenant(tenant)
         origin = _header(self.scope, b"origin")
         if not origin or not origin_allowed(tenant=self.tenant, origin=origin):
             logger.info("ws origin %r refused for tenant %s", origin[:100], self.tenant.slug)
@@ -322,11 +356,11 @@ class V2ConversationConsumer(V1ConversationConsumer):
         value = self._query("after_seq") or "0"
         return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
 
-    async def _opening(self):
-        if self.conversation.claimed_by_id is not None:
-            await self.send_json(realtime.agent_joined_event(agent=self.conversation.claimed_by_name))
-        self.last_seq = await self._send_stored_after(self.conversation, self.last_seq)
-        await super()._opening()
+    async def _opening(self, conversation: Conversation):
+        if conversation.claimed_by_id is not None:
+            await self.send_json(realtime.agent_joined_event(agent=conversation.claimed_by_name))
+        self.last_seq = await self._send_stored_after(conversation, self.last_seq)
+        await super()._opening(conversation)
 
     async def _send_stored_after(self, conversation: Conversation, seq: int) -> int:
         """Sends the stored messages after `seq`, in pages so a long conversation is never
@@ -348,7 +382,7 @@ class V2ConversationConsumer(V1ConversationConsumer):
     async def channel_layer_resumed(self, message):
         """Catches up in place from the database on what the layer's outage swallowed."""
         conversation = await run_for_tenant(
-            self.tenant, selectors.conversation_get, conversation_id=self.conversation.id
+            self.tenant, selectors.conversation_get, conversation_id=self.conversation_id
         )
         if conversation is None or conversation.is_closed:
             await self.send_json(realtime.conversation_closed_event())

@@ -377,3 +377,22 @@ async def test_checks_go_on_after_redis_forgets_the_script(settings):
     redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL).script_flush()
     decision = await ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s")
     assert (decision.allowed, decision.unavailable) == (True, False)
+
+
+async def test_a_redis_that_accepts_and_never_answers_fails_a_socket_check_within_the_timeout(settings):
+    """A stalled Redis (a listener that reads nothing back) must not stall the socket."""
+    owner = tenant()
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    settings.RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{port}/3"
+    try:
+        started = time.monotonic()
+        decision = await asyncio.wait_for(
+            ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s"), 5
+        )
+        assert time.monotonic() - started < 2
+        assert (decision.allowed, decision.unavailable) == (False, True)
+    finally:
+        silent.close()
+        settings.RATE_LIMIT_REDIS_URL = settings.REDIS_URL
+    assert (await ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s")).allowed

@@ -48,6 +48,6 @@ def v2_token_for(conversation, *, ttl_seconds=60):
 
 
 def rate_limits_set(tenant, **rate_limits):
-    """Replaces the tenant's `rate_limits` overrides (chatorical/ratelimit.py)."""
+    """Replaces the tenant's `rate_limits` overrides (chatorical/ratelimit/)."""
     tenant.rate_limits = rate_limits
     tenant.save(update_fields=["rate_limits"])

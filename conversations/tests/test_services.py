@@ -2,7 +2,7 @@ import pytest
 
 from chatorical import tenancy
 from chatorical.errors import ApiError
-from conversations import batching, services
+from conversations import message_batches, services
 from conversations.models import Message, OutboxEvent
 
 Kind = OutboxEvent.Kind
@@ -140,7 +140,7 @@ def test_a_socket_batch_reports_a_tenant_s_failure_to_that_tenant_s_callers_alon
     tell the callers of another tenant, whose messages are stored, that theirs failed."""
     with tenancy.tenant_context(default_tenant):
         ours = services.conversation_start(tenant=default_tenant)
-    results = batching._store(
+    results = message_batches._store(
         [
             (default_tenant, services.NewMessage(conversation=ours, direction="INBOUND", text="stored")),
             (other_tenant, services.NewMessage(conversation=ours, direction="INBOUND", text="not theirs")),

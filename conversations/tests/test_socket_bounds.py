@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 
 from chatorical import ratelimit
 from chatorical.asgi import application
+from chatorical.ratelimit import sockets as socket_slots
 from conversations import consumers
 from conversations.tests.factories import conversation_for, rate_limits_set, v2_token_for
 from conversations.tests.test_v1_limits import connect as open_v1
@@ -142,7 +143,7 @@ async def test_cross_tenant_one_tenants_open_sockets_do_not_count_for_another(te
 
 
 async def test_slots_of_a_process_that_died_lapse_and_live_ones_are_renewed(default_tenant, monkeypatch):
-    monkeypatch.setattr(ratelimit, "SOCKET_LEASE_SECONDS", 0.6)
+    monkeypatch.setattr(socket_slots, "SOCKET_LEASE_SECONDS", 0.6)
     await database_sync_to_async(rate_limits_set)(default_tenant, ws_open={"conversation": {"limit": 1}})
     values = {"conversation": "c-lease"}
     assert await ratelimit.socket_slot_take(tenant=default_tenant, holder="alive", values=values) is None
@@ -150,7 +151,7 @@ async def test_slots_of_a_process_that_died_lapse_and_live_ones_are_renewed(defa
     assert await ratelimit.socket_slot_take(tenant=default_tenant, holder="other", values=values) == "conversation"
 
     # The process dies: nothing renews or gives back its slot, which lapses.
-    slots = ratelimit._slots(settings.RATE_LIMIT_REDIS_URL)
+    slots = socket_slots._slots(settings.RATE_LIMIT_REDIS_URL)
     slots.renewer.cancel()
     slots.renewer = None
     slots.held.clear()

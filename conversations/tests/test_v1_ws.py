@@ -71,7 +71,7 @@ async def test_visitor_message_is_stored_and_echoed_in_the_v1_shape(conversation
 
 
 async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_order(default_tenant):
-    """Sent together, they are stored in batches (conversations/batching.py): each socket
+    """Sent together, they are stored in batches (conversations/message_batches.py): each socket
     still sees exactly its own messages, and each conversation's seqs follow the send order."""
     conversations = [
         await database_sync_to_async(conversation_for)(default_tenant, visitor_name=f"V{i}") for i in range(8)

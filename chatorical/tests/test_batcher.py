@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from chatorical.batching import Batcher, per_event_loop
+from chatorical.batcher import Batcher, per_event_loop
 
 
 async def settle():

@@ -3,13 +3,13 @@
 Each message from a socket costs a hop to a database thread, a statement and a Redis round
 trip to wake the outbox worker. Under load many arrive within a few milliseconds: those
 that wait while earlier batches are stored go together into one messages_add call, one
-pipelined database round trip and one Redis pipeline (chatorical/batching.py).
+pipelined database round trip and one Redis pipeline (chatorical/batcher.py).
 """
 
 from channels.db import database_sync_to_async
 
 from chatorical import tenancy
-from chatorical.batching import Batcher, per_event_loop
+from chatorical.batcher import Batcher, per_event_loop
 from conversations import services
 from conversations.errors import ConversationClosed
 from conversations.models import Message
