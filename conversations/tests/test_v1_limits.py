@@ -7,13 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from chatorical import tenancy
-from chatorical.asgi import application
 from chatorical.testing import free_port
 from conversations.models import Conversation, Message
 from conversations.tests.factories import conversation_for, rate_limits_set, token_for
+from conversations.tests.sockets import v1_open_from
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
 
@@ -115,20 +114,9 @@ def test_without_redis_start_fails_closed_and_history_stays_open(client, setting
 # --- the v1 socket ---------------------------------------------------------------------
 
 
-async def connect(conversation, *, forwarded_for="203.0.113.60"):
-    token = await database_sync_to_async(token_for)(conversation)
-    # The communicator's scope has no peer address, like a Unix socket behind our proxy.
-    socket = WebsocketCommunicator(
-        application, f"/v1/ws?token={token}", headers=[(b"x-forwarded-for", forwarded_for.encode())]
-    )
-    connected, _ = await socket.connect()
-    assert connected
-    return socket
-
-
 async def connect_and_skip_opening(conversation, **kwargs):
     """Connected, past the welcome and the offline note (the tests configure no bot)."""
-    socket = await connect(conversation, **kwargs)
+    socket = await v1_open_from(conversation, **kwargs)
     assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
     return socket
 
@@ -225,7 +213,7 @@ async def test_a_socket_that_keeps_flooding_is_closed_with_4429(default_tenant, 
 async def test_connections_per_ip_are_limited_with_a_note_and_4429(default_tenant, conversation):
     await set_rate_limits(default_tenant, ws_connect={"ip": {"limit": 2}})
     sockets = [await connect_and_skip_opening(conversation, forwarded_for="203.0.113.70") for _ in range(2)]
-    refused = await connect(conversation, forwarded_for="203.0.113.70")
+    refused = await v1_open_from(conversation, forwarded_for="203.0.113.70")
     note = await refused.receive_json_from(timeout=3)
     assert (note["type"], note["key"]) == ("info_note", "rate_limited")
     assert await refused.receive_output(timeout=3) == {"type": "websocket.close", "code": 4429}

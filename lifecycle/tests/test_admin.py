@@ -8,7 +8,7 @@ from audit.services import audit_record
 from chatorical import tenancy
 from conversations.models import Conversation
 from tenants.models import Membership
-from tenants.tests.test_admin import staff_of
+from tenants.tests.factories import staff_of
 
 
 def act(client, action, conversation):
