@@ -10,7 +10,8 @@ import pytest
 
 from chatorical.testing import ROOT, free_port, process_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
+# The tests that run deploy/run-local.sh share its var/ directory: one pytest-xdist worker runs them.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes, pytest.mark.xdist_group("run-local")]
 
 
 def celery_workers(session_id: int) -> set[int]:
@@ -42,7 +43,10 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def test_a_killed_worker_is_started_again(private_redis, tmp_path):
-    env = process_env(REDIS_URL=private_redis.url, PORT=free_port(), WORKER_RESTART_SECONDS=0.5)
+    env = process_env(
+        REDIS_URL=private_redis.url, PORT=free_port(), WORKER_RESTART_SECONDS=0.5,
+        PROMETHEUS_MULTIPROC_DIR=tmp_path / "prometheus",  # not the one of a `make run` of this tree
+    )  # fmt: skip
     with open(tmp_path / "run.log", "wb") as log:
         run = subprocess.Popen(
             [str(ROOT / "deploy" / "run-local.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
