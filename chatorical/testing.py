@@ -133,7 +133,7 @@ class ServerProcess:
             self.stop()  # not left running: the fixture never got to know it
             raise
 
-    def _wait_healthy(self, timeout: float = 20.0):
+    def _wait_healthy(self, timeout: float = 60.0):  # a loaded 2-core machine took over 20 s
         wait_answering(self.process, f"{self.url}/health", self.log_path, timeout=timeout)
 
     def stop(self):

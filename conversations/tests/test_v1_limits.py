@@ -1,7 +1,9 @@
 """Rate limits as widgets and abusers meet them: HTTP, the v1 socket, two server processes."""
 
 import asyncio
+import math
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -38,11 +40,14 @@ def conversations_count():
 
 
 def test_start_allows_ten_per_ip_a_minute_then_answers_429(client):
+    first_sent = time.monotonic()
     statuses = [start(client, REMOTE_ADDR="203.0.113.7").status_code for _ in range(10)]
     assert statuses == [201] * 10
     refused = start(client, REMOTE_ADDR="203.0.113.7")
+    taken = time.monotonic() - first_sent
     assert_rate_limited(refused)
-    assert int(refused["Retry-After"]) == 60  # when the first start leaves the minute
+    # When the first start leaves the minute: 60 s, less what the starts took on a loaded machine.
+    assert 60 - math.floor(taken) <= int(refused["Retry-After"]) <= 60
     assert conversations_count() == 10
     assert start(client, REMOTE_ADDR="203.0.113.8").status_code == 201
 

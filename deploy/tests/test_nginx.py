@@ -14,7 +14,13 @@ from django.conf import settings
 from chatorical.testing import ROOT, ServerProcess, process_env
 from deploy.testing import NGINX_CONF, NginxProcess
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant"), pytest.mark.processes]
+# One pytest-xdist worker runs the module, so its nginx and daphne instances start once.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_tenant"),
+    pytest.mark.processes,
+    pytest.mark.xdist_group("nginx"),
+]
 
 SITE = "https://tenant-a.example"
 
