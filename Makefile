@@ -15,6 +15,10 @@ install: $(BIN)/.installed
 run: install
 	./deploy/run-local.sh
 
+# Two pytest-xdist workers, each with its own test database and Redis key prefix
+# (chatorical/settings_test.py); tests marked xdist_group run on one worker together.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

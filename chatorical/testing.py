@@ -434,6 +434,17 @@ class PrometheusProcess:
         self._log.close()
 
 
+def wait_until(predicate, *, what: str, within: float = 30.0, interval: float = 0.1):
+    """Polls `predicate` until it returns something truthy, and returns that; fails the test,
+    saying `what` did not happen, after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {within} s: {what}")
+        time.sleep(interval)
+    return result
+
+
 async def eventually(predicate, *, within: float = 60.0, interval: float = 0.3):
     """Polls the blocking `predicate` (in a thread) until it returns something truthy, and
     returns that; raises TimeoutError after `within` seconds."""

@@ -3,12 +3,11 @@
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from chatorical.testing import ROOT, free_port, process_env
+from chatorical.testing import ROOT, free_port, process_env, wait_until
 
 # The tests that run deploy/run-local.sh share its var/ directory: one pytest-xdist worker runs them.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes, pytest.mark.xdist_group("run-local")]
@@ -32,16 +31,6 @@ def celery_workers(session_id: int) -> set[int]:
     return {pid for pid, parent in found.items() if parent not in found}
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(what)
-
-
 def test_a_killed_worker_is_started_again(private_redis, tmp_path):
     env = process_env(
         REDIS_URL=private_redis.url, PORT=free_port(), WORKER_RESTART_SECONDS=0.5,
@@ -53,9 +42,9 @@ def test_a_killed_worker_is_started_again(private_redis, tmp_path):
             start_new_session=True,
         )  # fmt: skip
     try:
-        [first] = wait_for(lambda: celery_workers(run.pid), 60, "no worker started")
+        [first] = wait_until(lambda: celery_workers(run.pid), within=60, what="a worker started")
         os.kill(first, signal.SIGKILL)
-        restarted = wait_for(lambda: celery_workers(run.pid) - {first}, 30, "the killed worker was not restarted")
+        restarted = wait_until(lambda: celery_workers(run.pid) - {first}, within=30, what="the killed worker restarted")
         assert len(restarted) == 1
         assert "celery worker exited" in (tmp_path / "run.log").read_text()
     finally:
