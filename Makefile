@@ -28,6 +28,10 @@ install: $(BIN)/.installed widget
 run: install
 	./deploy/run-local.sh
 
+# Two pytest-xdist workers, each with its own test database and Redis key prefix
+# (chatorical/settings_test.py); tests marked xdist_group run on one worker together.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
 test: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -183,11 +183,13 @@ if CHANNEL_LAYER == "redis" and not REDIS_URL:
 if CHANNEL_LAYER == "redis":
     # The pub/sub layer has no per-process capacity that silently drops messages, and it
     # reads with short polls, so redis-py's socket timeout cannot race a blocking read.
+    # The tests shorten the timeout to prove idle sockets outlive it without idling a minute.
+    CHANNEL_LAYER_SOCKET_TIMEOUT = env_float("CHANNEL_LAYER_SOCKET_TIMEOUT", 60.0)
     _layer_connection = {
-        "socket_timeout": 60,
+        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
-        "health_check_interval": 30,
+        "health_check_interval": CHANNEL_LAYER_SOCKET_TIMEOUT / 2,
         "max_connections": 1000,
     }
     CHANNEL_LAYERS = {

@@ -7,6 +7,11 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
 os.environ.setdefault("REDIS_KEY_PREFIX", "scv2test")
 os.environ.setdefault("CONVERSATION_JWT_SECRET", "test-conversation-jwt-secret-0123456789abcdef")
 os.environ.setdefault("SERVICE_TOKEN", "test-service-token-0123456789abcdef0123")
+# Under pytest-xdist each worker has a test database of its own (pytest-django adds the
+# worker's id to its name) and a Redis key prefix of its own: channel layer, cache, Celery
+# broker and rate limits, and what the servers and workers a test starts use.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["REDIS_KEY_PREFIX"] += f"-{os.environ['PYTEST_XDIST_WORKER']}"
 
 from chatorical.settings import *  # noqa: E402,F403
 

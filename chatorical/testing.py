@@ -59,6 +59,44 @@ ASGI_SERVERS = {
 }  # fmt: skip
 
 
+# --- settings as a deployment meets them ---------------------------------------------------
+
+STRONG = "s" * 40
+
+
+def load_settings(code: str = "", **env) -> subprocess.CompletedProcess:
+    """Runs `code` after Django loads chatorical.settings in a fresh interpreter with `env`,
+    none of this run's database, Redis or secret variables."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO", "DATABASE", "REDIS", "SERVICE", "CONVERSATION"))
+    }
+    clean.update(env, DJANGO_SETTINGS_MODULE="chatorical.settings")
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# What a production deployment sets, with strong secrets.
+PROD = {
+    "DJANGO_ENV": "prod",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ALLOWED_HOSTS": "chat.example",
+    "CONVERSATION_JWT_SECRET": "j" * 40,
+    "SERVICE_TOKEN": STRONG,
+    "DJANGO_SECRET_KEY": "k" * 40,
+    "CHANNEL_CONFIG_KEYS": "ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=",
+    "WIDGET_ALLOWED_ORIGINS": "https://www.example.com",
+}
+
+
 class ServerProcess:
     """A real ASGI server (daphne unless CHATORICAL_ASGI_SERVER says uvicorn) serving the
     project on a free loopback port."""
@@ -95,7 +133,7 @@ class ServerProcess:
             self.stop()  # not left running: the fixture never got to know it
             raise
 
-    def _wait_healthy(self, timeout: float = 20.0):
+    def _wait_healthy(self, timeout: float = 60.0):  # a loaded 2-core machine took over 20 s
         wait_answering(self.process, f"{self.url}/health", self.log_path, timeout=timeout)
 
     def stop(self):
@@ -394,6 +432,17 @@ class PrometheusProcess:
     def stop(self):
         terminate(self.process)
         self._log.close()
+
+
+def wait_until(predicate, *, what: str, within: float = 30.0, interval: float = 0.1):
+    """Polls `predicate` until it returns something truthy, and returns that; fails the test,
+    saying `what` did not happen, after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {within} s: {what}")
+        time.sleep(interval)
+    return result
 
 
 async def eventually(predicate, *, within: float = 60.0, interval: float = 0.3):

@@ -22,7 +22,7 @@ from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID,
 from templates_i18n.services import text_set
 from tenants.models import Membership
 from tenants.services import telegram_config_set
-from tenants.tests.test_admin import staff_of
+from tenants.tests.factories import staff_of
 
 ORIGIN = {"HTTP_ORIGIN": "https://tenant-a.example"}
 

@@ -14,7 +14,7 @@ from billing.tests.factories import plan_create
 from chatorical import ratelimit, tenancy
 from chatorical.testing import ROOT, process_env
 from tenants.models import Membership, Tenant
-from tenants.tests.test_admin import staff_of
+from tenants.tests.factories import staff_of
 
 
 def run(*args) -> str:

@@ -14,7 +14,8 @@ import pytest
 
 from chatorical.testing import ROOT, free_port
 
-pytestmark = pytest.mark.processes
+# The tests that run deploy/run-local.sh share its var/ directory: one pytest-xdist worker runs them.
+pytestmark = [pytest.mark.processes, pytest.mark.xdist_group("run-local")]
 
 
 def untracked_files() -> set[str]:
@@ -37,6 +38,7 @@ def test_run_script_falls_back_to_embedded_defaults_and_says_so(tmp_path):
         PORT=str(port),
         TELEGRAM_SANDBOX_PORT=str(sandbox_port),
         STATIC_ROOT=str(tmp_path / "static"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         METRICS_TOKEN=metrics_token,
     )
     log = tmp_path / "run.log"

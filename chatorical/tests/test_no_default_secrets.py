@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.fernet import Fernet
 
-from chatorical.tests.test_settings import load_settings
+from chatorical.testing import load_settings
 
 GENERATED = ("CONVERSATION_JWT_SECRET", "DJANGO_SECRET_KEY", "CHANNEL_CONFIG_KEYS")
 # What the code held before it generated its dev secrets; any copy of the code had them.

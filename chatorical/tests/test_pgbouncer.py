@@ -13,8 +13,7 @@ import pytest
 import websockets
 from django.db import connection
 
-from chatorical.testing import free_port
-from chatorical.tests.test_settings import load_settings
+from chatorical.testing import free_port, load_settings
 
 
 @pytest.fixture

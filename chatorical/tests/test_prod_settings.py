@@ -1,7 +1,7 @@
 """DJANGO_ENV=prod lists every missing or unsafe setting at once, and starts when none is."""
 
 from chatorical import prod_settings
-from chatorical.tests.test_settings import PROD, load_settings
+from chatorical.testing import PROD, load_settings
 
 # The finished settings of a complete prod environment, as the checks see them.
 PROD_VALUES = {

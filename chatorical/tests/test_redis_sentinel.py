@@ -12,8 +12,7 @@ import websockets
 from django.conf import settings
 
 from chatorical.redis_urls import sentinel_target
-from chatorical.testing import free_port
-from chatorical.tests.test_settings import load_settings
+from chatorical.testing import free_port, load_settings
 
 MASTER = "chatorical-test"
 

@@ -3,14 +3,14 @@
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from chatorical.testing import ROOT, free_port, process_env
+from chatorical.testing import ROOT, free_port, process_env, wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
+# The tests that run deploy/run-local.sh share its var/ directory: one pytest-xdist worker runs them.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes, pytest.mark.xdist_group("run-local")]
 
 
 def celery_workers(session_id: int) -> set[int]:
@@ -31,27 +31,20 @@ def celery_workers(session_id: int) -> set[int]:
     return {pid for pid, parent in found.items() if parent not in found}
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(what)
-
-
 def test_a_killed_worker_is_started_again(private_redis, tmp_path):
-    env = process_env(REDIS_URL=private_redis.url, PORT=free_port(), WORKER_RESTART_SECONDS=0.5)
+    env = process_env(
+        REDIS_URL=private_redis.url, PORT=free_port(), WORKER_RESTART_SECONDS=0.5,
+        PROMETHEUS_MULTIPROC_DIR=tmp_path / "prometheus",  # not the one of a `make run` of this tree
+    )  # fmt: skip
     with open(tmp_path / "run.log", "wb") as log:
         run = subprocess.Popen(
             [str(ROOT / "deploy" / "run-local.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
-        [first] = wait_for(lambda: celery_workers(run.pid), 60, "no worker started")
+        [first] = wait_until(lambda: celery_workers(run.pid), within=60, what="a worker started")
         os.kill(first, signal.SIGKILL)
-        restarted = wait_for(lambda: celery_workers(run.pid) - {first}, 30, "the killed worker was not restarted")
+        restarted = wait_until(lambda: celery_workers(run.pid) - {first}, within=30, what="the killed worker restarted")
         assert len(restarted) == 1
         assert "celery worker exited" in (tmp_path / "run.log").read_text()
     finally:

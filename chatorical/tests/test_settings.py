@@ -1,44 +1,8 @@
 """Settings as a deployment meets them: each case imports them in a fresh interpreter."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from chatorical.testing import ROOT
-
-STRONG = "s" * 40
-
-
-def load_settings(code: str = "", **env) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO", "DATABASE", "REDIS", "SERVICE", "CONVERSATION"))
-    }
-    clean.update(env, DJANGO_SETTINGS_MODULE="chatorical.settings")
-    return subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-PROD = {
-    "DJANGO_ENV": "prod",
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/",
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "ALLOWED_HOSTS": "chat.example",
-    "CONVERSATION_JWT_SECRET": "j" * 40,
-    "SERVICE_TOKEN": STRONG,
-    "DJANGO_SECRET_KEY": "k" * 40,
-    "CHANNEL_CONFIG_KEYS": "ZGV2LW9ubHkta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=",
-    "WIDGET_ALLOWED_ORIGINS": "https://www.example.com",
-}
+from chatorical.testing import PROD, STRONG, load_settings
 
 
 def test_prod_starts_with_strong_secrets_and_uses_the_prod_database():

@@ -1,11 +1,12 @@
-"""Builders for conversation rows, always through the services (so events are written too)."""
+"""Builders for conversation rows, always through the services (so events are written too),
+or through the widget's HTTP surface."""
 
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from chatorical import tenancy
 from conversations import services
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from conversations.tokens import AUDIENCE_V2, token_epoch, token_issue
 
 
@@ -51,3 +52,16 @@ def rate_limits_set(tenant, **rate_limits):
     """Replaces the tenant's `rate_limits` overrides (chatorical/ratelimit/)."""
     tenant.rate_limits = rate_limits
     tenant.save(update_fields=["rate_limits"])
+
+
+def start(client, **body):
+    """A conversation started as the v1 widget starts one: POST /v1/start."""
+    response = client.post("/v1/start", body, content_type="application/json")
+    assert response.status_code == 201
+    with tenancy.cross_tenant("test: look the new conversation up"):
+        return Conversation.objects.get(pk=response.json()["conversation_id"])
+
+
+def visitor_says(conversation, text):
+    with tenancy.tenant_context(conversation.tenant):
+        return services.message_add(conversation=conversation, direction=Message.Direction.INBOUND, text=text)

@@ -13,7 +13,7 @@ from conversations.models import Conversation, Message, OutboxEvent
 from conversations.tests.factories import conversation_for, message_for
 from telegram_bridge.bridge import _problem_key
 from tenants.models import Membership
-from tenants.tests.test_admin import staff_of
+from tenants.tests.factories import staff_of
 
 pytestmark = pytest.mark.django_db
 REPORT = "/admin/conversations/conversation/report/"

@@ -21,7 +21,7 @@ def service(default_tenant):
     "method, path",
     [
         ("get", "/v1/admin/conversations"),
-        ("get", f"/v1/admin/conversations/{uuid.uuid4()}/export"),
+        ("get", "/v1/admin/conversations/00000000-0000-4000-8000-000000000000/export"),
         ("get", "/v1/admin/export"),
         ("post", "/v1/admin/conversations/bulk-delete"),
     ],

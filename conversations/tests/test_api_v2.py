@@ -172,14 +172,28 @@ def test_post_to_a_closed_conversation_is_a_conflict(client, tenant_a):
     assert response.json()["error"]["code"] == "conversation_closed"
 
 
-def test_close(client, tenant_a, django_capture_on_commit_callbacks):
+def test_close(client, tenant_a):
     url = f"/api/v2/conversations/{tenant_a.conversation.id}/close/"
-    with django_capture_on_commit_callbacks() as callbacks:
-        response = client.post(url, **key_header(tenant_a.key))
+    response = client.post(url, **key_header(tenant_a.key))
     assert response.status_code == 200
     assert response.json()["status"] == "closed"
-    assert callbacks, "the close is fanned out on commit"
     assert client.post(url, **key_header(tenant_a.key)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_close_reaches_the_widget_socket_and_ends_it(default_tenant):
+    """The close is fanned out once it commits: the visitor's socket hears it and is closed."""
+    conversation, socket, key = await widget_socket_and_key(
+        default_tenant, key_name="Shop bot", scope=ApiKey.Scope.CONVERSATIONS_WRITE
+    )
+
+    def close():
+        return Client().post(f"/api/v2/conversations/{conversation.id}/close/", **key_header(key))
+
+    response = await sync_to_async(close)()
+    assert response.status_code == 200
+    assert await socket.receive_json_from(timeout=5) == {"type": "conversation_closed"}
+    assert (await socket.receive_output(timeout=5))["type"] == "websocket.close"
 
 
 def test_exports(client, tenant_a):

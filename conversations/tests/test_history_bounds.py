@@ -10,7 +10,7 @@ from conversations import admin as conversations_admin
 from conversations import selectors
 from conversations.tests.factories import conversation_for, message_for, token_for, v2_token_for
 from tenants.models import Membership
-from tenants.tests.test_admin import staff_of
+from tenants.tests.factories import staff_of
 
 
 def with_messages(tenant, count: int):

@@ -15,7 +15,7 @@ from chatorical.asgi import application
 from chatorical.ratelimit import sockets as socket_slots
 from conversations import consumers
 from conversations.tests.factories import conversation_for, rate_limits_set, v2_token_for
-from conversations.tests.test_v1_limits import connect as open_v1
+from conversations.tests.sockets import v1_open_from
 from tenants.models import Tenant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
@@ -51,7 +51,7 @@ async def test_a_frame_too_long_for_any_message_is_refused_unparsed_and_the_sock
         return real_loads(text, *args, **kwargs)
 
     monkeypatch.setattr(consumers.json, "loads", recording_loads)
-    socket = await open_v1(conversation)
+    socket = await v1_open_from(conversation)
     assert await opening_keys(socket) == ["welcome", "offline"]
     huge = json.dumps({"type": "message", "text": "x" * settings.WS_FRAME_MAX_CHARS})
     await socket.send_to(text_data=huge)
@@ -64,7 +64,7 @@ async def test_a_frame_too_long_for_any_message_is_refused_unparsed_and_the_sock
 
 
 async def test_the_longest_message_in_its_most_escaped_form_is_still_parsed(conversation):
-    socket = await open_v1(conversation)
+    socket = await v1_open_from(conversation)
     await opening_keys(socket)
     # Every character a control character: JSON writes each as six (\u0001).
     text = "\x01" * settings.MESSAGE_MAX_CHARS
@@ -78,14 +78,14 @@ async def test_the_longest_message_in_its_most_escaped_form_is_still_parsed(conv
 
 async def test_a_conversation_holds_at_most_its_limit_of_open_sockets(default_tenant, conversation):
     await database_sync_to_async(rate_limits_set)(default_tenant, ws_open={"conversation": {"limit": 2}})
-    sockets = [await open_v1(conversation, forwarded_for=f"203.0.113.{n}") for n in (81, 82)]
+    sockets = [await v1_open_from(conversation, forwarded_for=f"203.0.113.{n}") for n in (81, 82)]
     for socket in sockets:
         assert await opening_keys(socket) == ["welcome", "offline"]
-    refused = await open_v1(conversation, forwarded_for="203.0.113.83")
+    refused = await v1_open_from(conversation, forwarded_for="203.0.113.83")
     assert await opening_keys(refused) == ["too_many_sockets", "closed 4409"]
     # Its frames go nowhere.
     await sockets[0].disconnect()
-    again = await open_v1(conversation, forwarded_for="203.0.113.83")
+    again = await v1_open_from(conversation, forwarded_for="203.0.113.83")
     assert await opening_keys(again) == ["welcome", "offline"]
     await asyncio.gather(sockets[1].disconnect(), again.disconnect())
 
@@ -95,10 +95,10 @@ async def test_an_address_holds_at_most_its_limit_of_open_sockets_across_convers
     conversations = [
         await database_sync_to_async(conversation_for)(default_tenant, visitor_name=f"V{n}") for n in range(3)
     ]
-    sockets = [await open_v1(conversation, forwarded_for="198.51.100.9") for conversation in conversations[:2]]
-    refused = await open_v1(conversations[2], forwarded_for="198.51.100.9")
+    sockets = [await v1_open_from(conversation, forwarded_for="198.51.100.9") for conversation in conversations[:2]]
+    refused = await v1_open_from(conversations[2], forwarded_for="198.51.100.9")
     assert await opening_keys(refused) == ["too_many_sockets", "closed 4409"]
-    other_address = await open_v1(conversations[2], forwarded_for="198.51.100.10")
+    other_address = await v1_open_from(conversations[2], forwarded_for="198.51.100.10")
     assert await opening_keys(other_address) == ["welcome", "offline"]
     await asyncio.gather(*(socket.disconnect() for socket in [*sockets, other_address]))
 

@@ -12,14 +12,15 @@ from chatorical import channel_layer, tenancy
 from conversations import realtime, services
 from conversations.consumers import SERVICE_RESTART_CLOSE_CODE
 from conversations.models import Message
-from conversations.tests import test_v1_ws as v1
-from conversations.tests.test_widget_v2 import (
+from conversations.tests.factories import conversation_for
+from conversations.tests.sockets import (
     A_SITE,
     connect,
     receive_event,
     receive_until_welcome,
     token_over_http,
     token_path,
+    v1_connect_and_skip_opening,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,8 +61,8 @@ async def test_a_v2_socket_catches_up_in_place_on_what_the_outage_swallowed(asyn
 
 
 async def test_a_v1_socket_is_closed_with_service_restart_so_the_widget_fetches_history(default_tenant):
-    conversation = await database_sync_to_async(v1.conversation_for)(default_tenant, visitor_name="Ada")
-    socket = await v1.connect_and_skip_opening(conversation)
+    conversation = await database_sync_to_async(conversation_for)(default_tenant, visitor_name="Ada")
+    socket = await v1_connect_and_skip_opening(conversation)
 
     await layer_resumed(conversation)
 
@@ -121,10 +122,10 @@ async def test_a_v1_socket_opened_while_redis_is_away_is_accepted_and_later_told
             "CONFIG": {**layer_config, "hosts": [{"address": private_redis.url, "socket_connect_timeout": 0.5}]},
         }
     }
-    conversation = await database_sync_to_async(v1.conversation_for)(default_tenant, visitor_name="Ada")
+    conversation = await database_sync_to_async(conversation_for)(default_tenant, visitor_name="Ada")
     private_redis.stop(signal.SIGKILL)
 
-    socket = await v1.connect_and_skip_opening(conversation)
+    socket = await v1_connect_and_skip_opening(conversation)
     private_redis.start()
 
     assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": SERVICE_RESTART_CLOSE_CODE}

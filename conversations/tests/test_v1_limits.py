@@ -1,19 +1,20 @@
 """Rate limits as widgets and abusers meet them: HTTP, the v1 socket, two server processes."""
 
 import asyncio
+import math
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from chatorical import tenancy
-from chatorical.asgi import application
 from chatorical.testing import free_port
 from conversations.models import Conversation, Message
 from conversations.tests.factories import conversation_for, rate_limits_set, token_for
+from conversations.tests.sockets import v1_open_from
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
 
@@ -39,11 +40,14 @@ def conversations_count():
 
 
 def test_start_allows_ten_per_ip_a_minute_then_answers_429(client):
+    first_sent = time.monotonic()
     statuses = [start(client, REMOTE_ADDR="203.0.113.7").status_code for _ in range(10)]
     assert statuses == [201] * 10
     refused = start(client, REMOTE_ADDR="203.0.113.7")
+    taken = time.monotonic() - first_sent
     assert_rate_limited(refused)
-    assert int(refused["Retry-After"]) == 60  # when the first start leaves the minute
+    # When the first start leaves the minute: 60 s, less what the starts took on a loaded machine.
+    assert 60 - math.floor(taken) <= int(refused["Retry-After"]) <= 60
     assert conversations_count() == 10
     assert start(client, REMOTE_ADDR="203.0.113.8").status_code == 201
 
@@ -115,20 +119,9 @@ def test_without_redis_start_fails_closed_and_history_stays_open(client, setting
 # --- the v1 socket ---------------------------------------------------------------------
 
 
-async def connect(conversation, *, forwarded_for="203.0.113.60"):
-    token = await database_sync_to_async(token_for)(conversation)
-    # The communicator's scope has no peer address, like a Unix socket behind our proxy.
-    socket = WebsocketCommunicator(
-        application, f"/v1/ws?token={token}", headers=[(b"x-forwarded-for", forwarded_for.encode())]
-    )
-    connected, _ = await socket.connect()
-    assert connected
-    return socket
-
-
 async def connect_and_skip_opening(conversation, **kwargs):
     """Connected, past the welcome and the offline note (the tests configure no bot)."""
-    socket = await connect(conversation, **kwargs)
+    socket = await v1_open_from(conversation, **kwargs)
     assert [(await socket.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
     return socket
 
@@ -165,7 +158,10 @@ async def test_a_message_over_the_limit_gets_a_note_is_not_stored_nor_forwarded(
     await asyncio.gather(sender.disconnect(), watcher.disconnect())
 
 
-async def test_at_the_default_rate_a_refused_socket_stays_open_and_gets_its_turn_back(conversation):
+async def test_at_the_default_limit_a_refused_socket_stays_open_and_gets_its_turn_back(default_tenant, conversation):
+    # The default 30 frames and penalties, in 1 s instead of 10 s so the turn comes back
+    # soon (the default rate itself: chatorical/tests/test_ratelimit.py).
+    await set_rate_limits(default_tenant, ws_message={"socket": {"limit": 30, "period": 1}})
     socket = await connect_and_skip_opening(conversation)
     for _ in range(32):
         await socket.send_json_to({"type": "typing"})  # junk frames count as much as messages
@@ -225,7 +221,7 @@ async def test_a_socket_that_keeps_flooding_is_closed_with_4429(default_tenant, 
 async def test_connections_per_ip_are_limited_with_a_note_and_4429(default_tenant, conversation):
     await set_rate_limits(default_tenant, ws_connect={"ip": {"limit": 2}})
     sockets = [await connect_and_skip_opening(conversation, forwarded_for="203.0.113.70") for _ in range(2)]
-    refused = await connect(conversation, forwarded_for="203.0.113.70")
+    refused = await v1_open_from(conversation, forwarded_for="203.0.113.70")
     note = await refused.receive_json_from(timeout=3)
     assert (note["type"], note["key"]) == ("info_note", "rate_limited")
     assert await refused.receive_output(timeout=3) == {"type": "websocket.close", "code": 4429}

@@ -6,15 +6,14 @@ import jwt
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from chatorical import tenancy
-from chatorical.asgi import application
 from conversations import services
 from conversations.models import Message
-from conversations.tests.factories import conversation_for, token_for
+from conversations.tests.factories import conversation_for
+from conversations.tests.sockets import v1_connect, v1_connect_and_skip_opening
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant")]
 
@@ -25,28 +24,13 @@ def test_the_channel_layer_is_redis():
     assert isinstance(get_channel_layer(), RedisPubSubChannelLayer)
 
 
-async def connect(conversation=None, *, token=None, headers=None):
-    token = token if token is not None else await database_sync_to_async(token_for)(conversation)
-    communicator = WebsocketCommunicator(application, f"/v1/ws?token={token}", headers=headers or [])
-    connected, _ = await communicator.connect()
-    return communicator, connected
-
-
-async def connect_and_skip_opening(conversation):
-    """Connected, past the welcome and the offline note (the tests configure no bot)."""
-    communicator, connected = await connect(conversation)
-    assert connected
-    assert [(await communicator.receive_json_from())["key"] for _ in range(2)] == ["welcome", "offline"]
-    return communicator
-
-
 @pytest.fixture
 def conversation(default_tenant):
     return conversation_for(default_tenant, visitor_name="Ada")
 
 
 async def test_connect_sends_the_welcome_note(conversation):
-    communicator, connected = await connect(conversation)
+    communicator, connected = await v1_connect(conversation)
     assert connected
     welcome = await communicator.receive_json_from()
     assert set(welcome) == WELCOME_KEYS
@@ -55,8 +39,8 @@ async def test_connect_sends_the_welcome_note(conversation):
 
 
 async def test_visitor_message_is_stored_and_echoed_in_the_v1_shape(conversation):
-    first = await connect_and_skip_opening(conversation)
-    second = await connect_and_skip_opening(conversation)
+    first = await v1_connect_and_skip_opening(conversation)
+    second = await v1_connect_and_skip_opening(conversation)
     await first.send_json_to({"type": "message", "text": "Hello there"})
     for socket in (first, second):
         assert await socket.receive_json_from(timeout=3) == {"direction": "INBOUND", "text": "Hello there"}
@@ -76,7 +60,7 @@ async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_o
     conversations = [
         await database_sync_to_async(conversation_for)(default_tenant, visitor_name=f"V{i}") for i in range(8)
     ]
-    sockets = [await connect_and_skip_opening(conversation) for conversation in conversations]
+    sockets = [await v1_connect_and_skip_opening(conversation) for conversation in conversations]
     await asyncio.gather(
         *(
             socket.send_json_to({"type": "message", "text": f"{i}-{n}"})
@@ -103,7 +87,7 @@ async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_o
 
 
 async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
-    socket = await connect_and_skip_opening(conversation)
+    socket = await v1_connect_and_skip_opening(conversation)
 
     def agent_side():
         with tenancy.tenant_context(conversation.tenant):
@@ -125,7 +109,7 @@ async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
 
 
 async def test_agent_joined_leaves_out_a_missing_name(conversation):
-    socket = await connect_and_skip_opening(conversation)
+    socket = await v1_connect_and_skip_opening(conversation)
 
     def claim():
         with tenancy.tenant_context(conversation.tenant):
@@ -148,7 +132,7 @@ async def test_agent_joined_leaves_out_a_missing_name(conversation):
     ],
 )
 async def test_bad_frames_get_an_error_note_and_the_socket_stays_open(conversation, frame, key):
-    socket = await connect_and_skip_opening(conversation)
+    socket = await v1_connect_and_skip_opening(conversation)
     await socket.send_to(text_data=frame)
     note = await socket.receive_json_from(timeout=3)
     assert note["type"] == "info_note" and note["key"] == key and note["text"]
@@ -158,7 +142,7 @@ async def test_bad_frames_get_an_error_note_and_the_socket_stays_open(conversati
 
 
 async def test_oversized_text_is_refused_and_not_stored(conversation):
-    socket = await connect_and_skip_opening(conversation)
+    socket = await v1_connect_and_skip_opening(conversation)
     await socket.send_json_to({"type": "message", "text": "x" * (settings.MESSAGE_MAX_CHARS + 1)})
     note = await socket.receive_json_from(timeout=3)
     assert note["key"] == "error_text_too_long"
@@ -172,7 +156,7 @@ async def test_oversized_text_is_refused_and_not_stored(conversation):
 
 
 async def test_binary_frames_are_refused(conversation):
-    socket = await connect_and_skip_opening(conversation)
+    socket = await v1_connect_and_skip_opening(conversation)
     await socket.send_to(bytes_data=b"\x00\x01")
     assert (await socket.receive_json_from(timeout=3))["key"] == "error_binary_frame"
     await socket.disconnect()
@@ -192,13 +176,13 @@ async def test_bad_tokens_are_refused_at_the_handshake(conversation, case):
         "missing": "",
         "garbage": "a.b.c",
     }
-    _, connected = await connect(token=tokens[case])
+    _, connected = await v1_connect(token=tokens[case])
     assert not connected
 
 
 async def test_other_tenants_token_is_refused_on_v1(other_tenant):
     theirs = await database_sync_to_async(conversation_for)(other_tenant)
-    _, connected = await connect(theirs)
+    _, connected = await v1_connect(theirs)
     assert not connected
 
 
@@ -208,21 +192,21 @@ async def test_closed_conversation_is_refused(conversation):
             services.conversation_close(conversation=conversation)
 
     await database_sync_to_async(close)()
-    _, connected = await connect(conversation)
+    _, connected = await v1_connect(conversation)
     assert not connected
 
 
 async def test_origin_allowlist_when_configured(conversation, settings):
     settings.WIDGET_ALLOWED_ORIGINS = ["https://shop.example"]
-    _, refused = await connect(conversation, headers=[(b"origin", b"https://evil.example")])
-    allowed, connected = await connect(conversation, headers=[(b"origin", b"https://shop.example")])
+    _, refused = await v1_connect(conversation, headers=[(b"origin", b"https://evil.example")])
+    allowed, connected = await v1_connect(conversation, headers=[(b"origin", b"https://shop.example")])
     assert not refused and connected
     await allowed.disconnect()
 
 
 async def test_events_of_one_conversation_do_not_reach_another(default_tenant, conversation):
     other = await database_sync_to_async(conversation_for)(default_tenant)
-    mine, theirs = await connect_and_skip_opening(conversation), await connect_and_skip_opening(other)
+    mine, theirs = await v1_connect_and_skip_opening(conversation), await v1_connect_and_skip_opening(other)
     await mine.send_json_to({"type": "message", "text": "private"})
     assert (await mine.receive_json_from(timeout=3))["text"] == "private"
     assert await theirs.receive_nothing(timeout=0.5)

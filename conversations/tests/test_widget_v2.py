@@ -8,22 +8,27 @@ import time
 import jwt
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connection
 
 from chatorical import tenancy
-from chatorical.asgi import application
-from chatorical.tests.test_settings import load_settings
+from chatorical.testing import load_settings
 from conversations import selectors, services
 from conversations.models import Conversation, Message
 from conversations.tests.factories import conversation_for, message_for, v2_token_for
+from conversations.tests.sockets import (
+    A_SITE,
+    connect,
+    receive_event,
+    receive_until_welcome,
+    token_over_http,
+    token_path,
+)
 from conversations.tokens import AUDIENCE_V2, token_decode
 from templates_i18n.catalog import UI_STRINGS
 from templates_i18n.services import text_set
 from tenants.models import Tenant
 
-A_SITE = "https://tenant-a.example"
 B_SITE = "https://tenant-b.example"
 EVIL_SITE = "https://evil.example"
 XSS = '<img src=x onerror="alert(1)"></div><script>alert(2)</script>&amp;'
@@ -35,10 +40,6 @@ def bootstrap_path(slug="tenant-a"):
 
 def conversations_path(slug="tenant-a"):
     return f"/v2/tenants/{slug}/conversations"
-
-
-def token_path(conversation_id, slug="tenant-a"):
-    return f"/v2/tenants/{slug}/conversations/{conversation_id}/token"
 
 
 def error_code(response):
@@ -307,38 +308,6 @@ def test_widget_v2_script_is_served_with_an_etag(client):
 # --- /v2/ws --------------------------------------------------------------------------------
 
 ws = pytest.mark.django_db(transaction=True)
-
-
-async def connect(token, *, origin=A_SITE, after_seq=None):
-    path = f"/v2/ws?token={token}" + (f"&after_seq={after_seq}" if after_seq is not None else "")
-    headers = [(b"origin", origin.encode())] if origin else []
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    connected, _ = await communicator.connect()
-    return communicator, connected
-
-
-async def receive_until_welcome(communicator) -> list[dict]:
-    """The frames of the opening (the backlog) up to and without the welcome note."""
-    frames = []
-    while True:
-        frame = await communicator.receive_json_from(timeout=5)
-        if frame.get("key") == "welcome":
-            return frames
-        frames.append(frame)
-
-
-async def receive_event(communicator) -> dict:
-    """The next event, past info notes the opening may add after the welcome (e.g. "offline")."""
-    while True:
-        frame = await communicator.receive_json_from(timeout=5)
-        if frame.get("type") != "info_note":
-            return frame
-
-
-async def token_over_http(async_client, conversation, slug="tenant-a"):
-    response = await async_client.post(token_path(conversation.id, slug=slug), headers={"Origin": A_SITE})
-    assert response.status_code == 200
-    return response.json()["token"]
 
 
 def add(conversation, text, direction=Message.Direction.INBOUND, agent_name=""):

@@ -11,10 +11,16 @@ import pytest
 import websockets
 from django.conf import settings
 
-from chatorical.testing import ROOT, ServerProcess, process_env
+from chatorical.testing import ROOT, ServerProcess, process_env, wait_until
 from deploy.testing import NGINX_CONF, NginxProcess
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_tenant"), pytest.mark.processes]
+# One pytest-xdist worker runs the module, so its nginx and daphne instances start once.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("default_tenant"),
+    pytest.mark.processes,
+    pytest.mark.xdist_group("nginx"),
+]
 
 SITE = "https://tenant-a.example"
 
@@ -183,6 +189,12 @@ def test_the_access_log_holds_no_webhook_secret_nor_socket_token(behind_nginx):
     path_secret, token = "a-path-secret-that-must-not-be-logged-0123456789", "a.socket.token-never-logged"
     httpx.post(f"{behind_nginx.url}/v2/telegram/webhook/{path_secret}", json={"update_id": 1})
     httpx.get(f"{behind_nginx.url}/v1/ws?token={token}")
-    logged = behind_nginx.access_log.read_text()
+
+    def log_with_the_socket_request() -> str:
+        logged = behind_nginx.access_log.read_text()
+        return logged if "/v1/ws " in logged else ""
+
+    # nginx writes a request's line once it is done with it, which can be after the answer.
+    logged = wait_until(log_with_the_socket_request, what="the socket request's line in nginx's access log")
     assert "/v2/telegram/webhook/<redacted>" in logged and "/v1/ws " in logged
     assert path_secret not in logged and token not in logged

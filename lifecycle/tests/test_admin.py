@@ -8,7 +8,7 @@ from chatorical import tenancy
 from chatorical.audit_trail import audit_record
 from conversations.models import Conversation
 from tenants.models import Membership
-from tenants.tests.test_admin import staff_of
+from tenants.tests.factories import staff_of
 
 
 def act(client, action, conversation):

@@ -2,8 +2,8 @@
 
 from audit.models import AuditEntry
 from chatorical import tenancy
+from conversations.tests.factories import start
 from telegram_bridge.tests.conftest import AGENT
-from telegram_bridge.tests.test_flow import start
 
 
 def test_claims_and_closes_from_telegram_are_audited_as_the_agent(client, agents, default_tenant):

@@ -168,8 +168,14 @@ class Conversation:
         )  # fmt: skip
 
 
+# Telegram's limit per group in the fake, and our send budget under it, both ten times
+# those of a real group: their minute-scale pacing takes seconds, in the same proportions.
+TIME_SCALE = 10
+
+
 def process_env_for(fake, **overrides) -> dict:
     return {
+        "TELEGRAM_GROUP_POSTS_PER_MINUTE": 19 * TIME_SCALE,
         "TELEGRAM_API_BASE": fake.base_url,
         "BOT_TOKEN": settings.BOT_TOKEN,
         "SUPPORT_GROUP_ID": settings.SUPPORT_GROUP_ID,
@@ -222,6 +228,7 @@ async def survive_restarts(chat, worker, restarts):
 @contextlib.asynccontextmanager
 async def live_setup(telegram, start_server, tmp_path, **env_overrides):
     """Two daphne instances and a worker on `env_overrides`, and the conversation to drive."""
+    telegram.set_limits(group_per_minute=20 * TIME_SCALE)
     env = process_env_for(telegram, **env_overrides)
     a, b = start_server(**env), start_server(**env)
     worker = WorkerProcess(tmp_path, **env)
@@ -234,7 +241,7 @@ async def live_setup(telegram, start_server, tmp_path, **env_overrides):
 
 
 async def test_a_redis_restart_under_a_live_conversation_costs_nothing(telegram, private_redis, start_server, tmp_path):
-    # Our real send budgets, Telegram's real limits in the fake: the restart must not lift them.
+    # Our send budgets, Telegram's limits in the fake (both scaled): the restart must not lift them.
     async with live_setup(telegram, start_server, tmp_path, REDIS_URL=private_redis.url) as (chat, worker):
         await survive_restarts(
             chat, worker,

@@ -1,6 +1,8 @@
 """GET /health/deep: closed to anonymous callers, once a minute per tenant, one synthetic
 conversation and topic per tenant, not usage, and nothing in the answer an attacker can use."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 
@@ -58,6 +60,21 @@ def test_runs_the_steps_and_tells_names_and_outcomes_only(client, agents, servic
     [conversation] = synthetic_conversations(agents.tenant)
     assert conversation.thread_id is not None
     assert str(conversation.id) not in response.content.decode()
+
+
+def test_each_step_times_itself(client, agents, service):
+    """A slow Telegram shows in the topic step's time, and in no other step's."""
+    delay = 0.4
+    agents.fake.delay_next("createForumTopic", delay)
+    started = time.monotonic()
+    body = client.get("/health/deep", **service).json()
+    elapsed_ms = (time.monotonic() - started) * 1000
+    timings = {step["step"]: step["ms"] for step in body["steps"]}
+    assert list(timings) == STEPS and body["status"] == "ok"
+    assert all(isinstance(ms, float) for ms in timings.values())
+    assert timings["topic"] >= delay * 1000
+    assert sum(timings.values()) <= elapsed_ms
+    assert sum(ms for step, ms in timings.items() if step != "topic") <= elapsed_ms - delay * 1000
 
 
 def test_at_most_one_run_a_minute_the_others_get_its_result(client, agents, service):

@@ -3,21 +3,9 @@
 import pytest
 
 from chatorical import tenancy
-from conversations import services
-from conversations.models import Conversation, Message
+from conversations.models import Message
+from conversations.tests.factories import start, visitor_says
 from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, OTHER_AGENT
-
-
-def start(client, **body) -> Conversation:
-    response = client.post("/v1/start", body, content_type="application/json")
-    assert response.status_code == 201
-    with tenancy.cross_tenant("test: look the new conversation up"):
-        return Conversation.objects.get(pk=response.json()["conversation_id"])
-
-
-def visitor_says(conversation, text):
-    with tenancy.tenant_context(conversation.tenant):
-        return services.message_add(conversation=conversation, direction=Message.Direction.INBOUND, text=text)
 
 
 def outbound(conversation) -> list[tuple[str, str]]:

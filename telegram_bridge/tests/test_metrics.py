@@ -8,8 +8,8 @@ from chatorical import tenancy
 from chatorical.testing import metric_value
 from chatorical.testing import metrics_page as scrape
 from conversations.models import OutboxEvent
+from conversations.tests.factories import start, visitor_says
 from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID, WEBHOOK_SECRET
-from telegram_bridge.tests.test_flow import start, visitor_says
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ from chatorical import tenancy
 from conversations import services
 from conversations.models import OutboxEvent
 from conversations.tasks import outbox_sweep
+from conversations.tests.factories import start, visitor_says
 from telegram_bridge.bridge import bot_problem
 from telegram_bridge.models import ChatMigration
 from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
-from telegram_bridge.tests.test_flow import start, visitor_says
 
 
 def pending(conversation):

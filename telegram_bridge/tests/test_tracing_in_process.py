@@ -18,8 +18,7 @@ from chatorical import tenancy, tracing
 from chatorical.asgi import application
 from chatorical.logs import ContextFilter
 from conversations.models import OutboxEvent
-from conversations.tests.factories import token_for
-from telegram_bridge.tests.test_flow import start
+from conversations.tests.factories import start, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

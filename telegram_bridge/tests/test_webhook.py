@@ -2,9 +2,9 @@ import pytest
 
 from chatorical import tenancy
 from conversations.models import Message
+from conversations.tests.factories import start
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
-from telegram_bridge.tests.test_flow import start
 
 
 def stored_updates(tenant):

@@ -9,12 +9,12 @@ from django.test import Client
 from prometheus_client import REGISTRY
 
 from chatorical import tenancy
-from chatorical.tests.test_settings import PROD, load_settings
+from chatorical.testing import PROD, load_settings
 from conversations.models import Conversation
+from conversations.tests.factories import start
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN
 from telegram_bridge.tests.conftest import AGENT, DEFAULT_BOT_ID, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
-from telegram_bridge.tests.test_flow import start
 from tenants.selectors import telegram_settings_for
 
 ATTACKER_IP = "203.0.113.7"

@@ -9,17 +9,11 @@ from conversations.models import Conversation, OutboxEvent
 from tenants.models import ApiKey, Membership, TelegramConfig
 from tenants.selectors import api_key_hash, telegram_settings_for
 from tenants.services import telegram_config_set
+from tenants.tests.factories import staff_of
 
 BOT_TOKEN = "555555555:AAAdminFormBotToken_0123456789abcdef"
 ADMIN_HOOK_SECRET = "admin-hook-secret-0123456789abcdef0123"
 TAKEN_SECRET = "taken-secret-0123456789abcdef0123456789"
-
-
-def staff_of(django_user_model, tenant, role, username=None):
-    user = django_user_model.objects.create_user(username or f"{tenant.slug}-{role}", password="pw", is_staff=True)
-    with tenancy.tenant_context(tenant):
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
 
 
 @pytest.fixture
