@@ -4,7 +4,7 @@ from django.utils import timezone
 from billing import services
 from billing.models import Subscription
 from chatorical import tenancy
-from conversations.tasks import drain_conversation
+from conversations.outbox import drain_conversation
 from tenants.models import Tenant
 
 

@@ -5,7 +5,7 @@ import pytest
 from chatorical import tenancy
 from conversations import services
 from conversations.models import Conversation, Message
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, OTHER_AGENT
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, OTHER_AGENT, topic_of
 
 
 def start(client, **body) -> Conversation:
@@ -34,9 +34,9 @@ def test_start_opens_a_topic_with_a_pinned_header_and_claim_button(client, agent
 
     topic = agents.fake.topics(DEFAULT_CHAT_ID)[0]
     assert topic["name"] == "Ada Lovelace"
-    assert topic["message_thread_id"] == conversation.thread_id
+    assert topic["message_thread_id"] == topic_of(conversation).thread_id
     header = agents.fake.pinned(DEFAULT_CHAT_ID)
-    assert header["message_id"] == conversation.header_message_id
+    assert header["message_id"] == topic_of(conversation).header_message_id
     assert (
         "Ada Lovelace" in header["text"] and "de-AT" in header["text"] and "https://shop.example/cart" in header["text"]
     )
