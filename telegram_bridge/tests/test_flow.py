@@ -150,3 +150,34 @@ def test_topic_names_stay_within_telegram_limits(client, agents, title):
     agents.drain(conversation)
     name = agents.fake.topics(DEFAULT_CHAT_ID)[0]["name"]
     assert 1 <= len(name) <= 128
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_holds_no_transaction_while_it_calls_telegram(client, agents, monkeypatch):
+    """Every Bot API call of the drain (topic, header, pin, posts, edits, close) is made with
+    the worker's connection outside any transaction, so no row lock waits on Telegram."""
+    from django.db import connection
+    from psycopg import pq
+
+    from telegram_bridge import client as tg
+
+    seen = []
+    real_call = tg.BotClient.call
+
+    def observed(self, method, **params):
+        raw = connection.connection
+        seen.append((method, connection.in_atomic_block, raw is not None and raw.info.transaction_status))
+        return real_call(self, method, **params)
+
+    monkeypatch.setattr(tg.BotClient, "call", observed)
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    visitor_says(conversation, "hello " * 1000)  # two parts
+    agents.drain(conversation)
+    with tenancy.tenant_context(conversation.tenant):
+        services.conversation_close(conversation=conversation)
+    agents.drain(conversation)
+    methods = [method for method, _, _ in seen]
+    assert {"createForumTopic", "sendMessage", "pinChatMessage", "editForumTopic", "closeForumTopic"} <= set(methods)
+    assert methods.count("sendMessage") == 3
+    assert all(not in_atomic and status == pq.TransactionStatus.IDLE for _, in_atomic, status in seen), seen

@@ -5,8 +5,8 @@ class Migration(migrations.Migration):
     """The topic's columns live in telegram_bridge.TelegramTopic now (copied there first)."""
 
     dependencies = [
-        ("conversations", "0007_outbox_cursor"),
-        ("telegram_bridge", "0003_telegram_topic"),
+        ("conversations", "0008_outbox_cursors_from_events"),
+        ("telegram_bridge", "0004_topics_from_conversations"),
     ]
 
     operations = [
