@@ -5,6 +5,7 @@ import logging
 
 from django.db import transaction
 
+from conversations import selectors
 from conversations.models import Conversation, Message
 from telegram_bridge import client as tg
 from telegram_bridge.bridge import Bridge
@@ -112,15 +113,13 @@ def topic_recreate(
     topic.thread_id = None
     _save(topic, "thread_id")
     topic_ensure(bridge, conversation, topic)
-    recent = list(
-        Message.objects.filter(conversation=conversation, seq__lt=history_before_seq).order_by("-seq")[
-            :HISTORY_IN_SUMMARY
-        ]
+    recent = selectors.message_list_latest(
+        conversation=conversation, limit=HISTORY_IN_SUMMARY, before_seq=history_before_seq
     )
     if recent:
         history = "\n".join(
             f"{'Visitor' if m.direction == Message.Direction.INBOUND else m.agent_name or 'Agent'}: {m.text[:300]}"
-            for m in reversed(recent)
+            for m in recent
         )
         bridge.post(
             chat_id=topic.chat_id,
