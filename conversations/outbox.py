@@ -259,8 +259,10 @@ def _lease_renewed(cursor: OutboxCursor) -> dict:
 def _step(cursor: OutboxCursor) -> int | None:
     """Hands on the conversation's next event or run of messages; None when it stops."""
     conversation = cursor.conversation
+    # The event comes with the conversation as it is now: its handler acts on the latest.
     head = (
         OutboxEvent.objects.filter(conversation_id=conversation.pk, status=OutboxEvent.Status.PENDING)
+        .select_related("conversation")
         .order_by("id")
         .first()
     )
@@ -269,7 +271,7 @@ def _step(cursor: OutboxCursor) -> int | None:
         if head.available_at > now:
             _park(tenant_id=conversation.tenant_id, conversation_id=conversation.pk, seconds=_until(head.available_at))
             return None
-        head.conversation, head.tenant = conversation, conversation.tenant
+        head.tenant = head.conversation.tenant = conversation.tenant
         return 1 if _event_handle(cursor, head) else None
     if cursor.available_at is not None and cursor.available_at > now:
         _park(tenant_id=conversation.tenant_id, conversation_id=conversation.pk, seconds=_until(cursor.available_at))
