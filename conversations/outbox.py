@@ -17,6 +17,7 @@ import logging
 import math
 import random
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -50,6 +51,8 @@ DRAIN_TASK = "conversations.tasks.outbox_drain_conversation"
 
 _handlers: dict[str, list[Handler]] = {}
 _messages_handlers: list[MessagesHandler] = []
+# The cursor whose lease the running drain holds.
+_held: ContextVar[OutboxCursor | None] = ContextVar("outbox_lease", default=None)
 
 
 class RetryLater(Exception):
@@ -220,13 +223,26 @@ def drain_conversation(conversation_id) -> int:
     cursor = _lease_take(conversation_id)
     if cursor is None:
         return 0  # another worker holds it, or the conversation is gone
-    handled = 0
+    handled, held = 0, _held.set(cursor)
     try:
         while (step := _step(cursor)) is not None:
             handled += step
     finally:
+        _held.reset(held)
         OutboxCursor.objects.filter(pk=cursor.pk, leased_until=cursor.leased_until).update(leased_until=None)
     return handled
+
+
+def lease_keep() -> None:
+    """Handlers call it before each call out: when half of the drain's lease has run out
+    (a slow step of several calls), it is renewed, so no other worker takes the
+    conversation over while this one still acts for it."""
+    cursor = _held.get()
+    if cursor is None or cursor.leased_until - timezone.now() > timedelta(seconds=_lease_seconds() / 2):
+        return
+    held_until = cursor.leased_until
+    if not OutboxCursor.objects.filter(pk=cursor.pk, leased_until=held_until).update(**_lease_renewed(cursor)):
+        logger.warning("the lease of conversation %s ran out during a step", cursor.pk)
 
 
 def _lease_seconds() -> float:

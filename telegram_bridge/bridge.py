@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from chatorical import tracing
+from conversations import outbox
 from conversations.outbox import Park, RetryLater
 from telegram_bridge import client as tg
 from telegram_bridge import send_budgets
@@ -89,6 +90,7 @@ class Bridge:
         return result
 
     def _call_measured(self, method: str, params: dict):
+        outbox.lease_keep()
         with tracing.span(f"telegram {method}"), call_measured(tenant_slug=self.tenant.slug, method=method):
             return self.client.call(method, **params)
 

@@ -314,3 +314,31 @@ def test_a_database_error_in_a_handler_is_retried_and_keeps_the_drain_usable(def
         event = OutboxEvent.objects.get()
     assert (event.status, event.attempts) == ("pending", 1)
     assert "no_such_table" in event.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_step_keeps_its_lease(default_tenant, monkeypatch, settings):
+    """A step of several slow calls renews the lease once half of it ran out, so another
+    worker does not take the conversation over meanwhile."""
+    settings.OUTBOX_LEASE_SECONDS = 0.4
+    monkeypatch.setattr(outbox, "_handlers", {})
+    monkeypatch.setattr(outbox, "_messages_handlers", [])
+    taken_over, calls = [], []
+
+    def slow_calls(conversation, messages):
+        calls.append(messages[0].seq)
+        if len(calls) > 1:
+            return messages[-1].seq  # the second drain got in
+        for _ in range(3):
+            outbox.lease_keep()  # as the bridge does before each call
+            time.sleep(0.15)
+        with tenancy.tenant_context(default_tenant):
+            taken_over.append(drain_conversation(conversation.pk))
+        return messages[-1].seq
+
+    outbox.messages_handler(slow_calls)
+    conversation = conversation_for(default_tenant)
+    message_for(conversation)
+    with tenancy.tenant_context(default_tenant):
+        drain_conversation(conversation.pk)
+    assert taken_over == [0] and len(calls) == 1, "the second drain found the lease held"
