@@ -149,6 +149,9 @@ class OutboxCursor(TenantOwned):
     delivered_seq = models.BigIntegerField(default=0)
     # A worker holds the conversation until then; a killed worker's lease lapses.
     leased_until = models.DateTimeField(null=True, blank=True)
+    # Which worker (host, process, thread): one whose drain broke off without letting the
+    # lease go (the database went away) takes it back at once.
+    leased_by = models.CharField(max_length=128, blank=True)
     # The messages after delivered_seq wait until then after a failure (attempts counts them).
     available_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -15,7 +15,10 @@ queue nothing, and one delayed drain comes back when the wait is over.
 
 import logging
 import math
+import os
 import random
+import socket
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import timedelta
@@ -249,15 +252,22 @@ def _lease_seconds() -> float:
     return settings.OUTBOX_LEASE_SECONDS
 
 
+def _lease_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
 def _lease_take(conversation_id) -> OutboxCursor | None:
-    now = timezone.now()
+    now, holder = timezone.now(), _lease_holder()
     until = now + timedelta(seconds=_lease_seconds())
-    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    if not OutboxCursor.objects.filter(free, pk=conversation_id).update(leased_until=until):
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now) | Q(leased_by=holder)
+    if not OutboxCursor.objects.filter(free, pk=conversation_id).update(leased_until=until, leased_by=holder):
         try:
             with transaction.atomic():
                 OutboxCursor.objects.create(
-                    conversation_id=conversation_id, tenant_id=tenancy.require_tenant().id, leased_until=until
+                    conversation_id=conversation_id,
+                    tenant_id=tenancy.require_tenant().id,
+                    leased_until=until,
+                    leased_by=holder,
                 )
         except IntegrityError:
             return None  # leased by another worker, or no such conversation

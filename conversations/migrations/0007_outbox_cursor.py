@@ -18,6 +18,7 @@ class Migration(migrations.Migration):
                 ('conversation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='outbox_cursor', serialize=False, to='conversations.conversation')),
                 ('delivered_seq', models.BigIntegerField(default=0)),
                 ('leased_until', models.DateTimeField(blank=True, null=True)),
+                ('leased_by', models.CharField(blank=True, max_length=128)),
                 ('available_at', models.DateTimeField(blank=True, null=True)),
                 ('attempts', models.PositiveIntegerField(default=0)),
                 ('last_error', models.TextField(blank=True)),

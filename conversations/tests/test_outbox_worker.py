@@ -216,16 +216,26 @@ def test_no_transaction_is_open_while_a_handler_runs(default_tenant, monkeypatch
 
 @pytest.mark.django_db(transaction=True)
 def test_a_conversation_leased_by_another_worker_is_left_to_it(default_tenant, handled):
+    """And one whose lease this worker kept, as a drain broke off (the database went away),
+    is taken back at once."""
     outbox.outbox_handler(Kind.CONVERSATION_STARTED)(lambda event: handled.append(event.pk))
     conversation = conversation_for(default_tenant)
     with tenancy.tenant_context(default_tenant):
         OutboxCursor.objects.create(
-            conversation=conversation, leased_until=timezone.now() + timezone.timedelta(seconds=30)
+            conversation=conversation,
+            leased_until=timezone.now() + timezone.timedelta(seconds=30),
+            leased_by="elsewhere:1:1",
         )
         assert drain_conversation(conversation.pk) == 0
         assert handled == [], "the lease holder goes on alone"
         OutboxCursor.objects.filter(pk=conversation.pk).update(leased_until=timezone.now())
         assert drain_conversation(conversation.pk) == 1, "a lapsed lease (a killed worker's) is taken over"
+        message_for(conversation)
+        OutboxCursor.objects.filter(pk=conversation.pk).update(
+            leased_until=timezone.now() + timezone.timedelta(seconds=30), leased_by=outbox._lease_holder()
+        )
+        outbox.messages_handler(lambda conversation, messages: handled.append("again") or messages[-1].seq)
+        assert drain_conversation(conversation.pk) == 1, "its own lease left behind is taken back"
 
 
 def test_sweep_finds_due_events_of_every_tenant(default_tenant, other_tenant, handled):
@@ -332,9 +342,17 @@ def test_a_slow_step_keeps_its_lease(default_tenant, monkeypatch, settings):
         for _ in range(3):
             outbox.lease_keep()  # as the bridge does before each call
             time.sleep(0.15)
-        with tenancy.tenant_context(default_tenant):
-            taken_over.append(drain_conversation(conversation.pk))
+        other_worker = threading.Thread(target=other_drain, args=(conversation,))
+        other_worker.start()
+        other_worker.join()
         return messages[-1].seq
+
+    def other_drain(conversation):
+        try:
+            with tenancy.tenant_context(default_tenant):
+                taken_over.append(drain_conversation(conversation.pk))
+        finally:
+            connection.close()
 
     outbox.messages_handler(slow_calls)
     conversation = conversation_for(default_tenant)
