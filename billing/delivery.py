@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 
 from chatorical import tenancy
-from conversations.tasks import drain_conversation
+from conversations.outbox import drain_conversation
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -283,6 +283,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS.update(
 # Worker-to-worker chatter (gossip, mingle, heartbeats) is off: see chatorical/celery.py.
 CELERY_WORKER_CONSUMER = "chatorical.celery:QuietConsumer"
 OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 5.0)
+# How long a worker holds a conversation without recording an outcome (conversations/
+# outbox.py): longer than one step's calls to Telegram take; a killed worker's conversations
+# go to another worker after it.
+OUTBOX_LEASE_SECONDS = env_float("OUTBOX_LEASE_SECONDS", 20.0)
 # A sweep that waited in the queue past the next one's start is dropped: while the worker
 # is busy, sweeps would pile up and then run back to back, holding up the updates behind them.
 CELERY_BEAT_SCHEDULE = {

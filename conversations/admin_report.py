@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from chatorical import tenancy
 from conversations import selectors
-from telegram_bridge.bridge import bot_problem
+from conversations.agent_channel import agent_channel_problem
 from tenants.models import Tenant
 from tenants.selectors import tenant_get_default
 
@@ -38,7 +38,7 @@ def report_view(request, *, model_admin):
         "chart": conversations_chart(report.per_day),
         "first_reply_p50": duration_text(report.first_reply_p50),
         "first_reply_p90": duration_text(report.first_reply_p90),
-        "bot_problem": bot_problem(tenant.id),
+        "bot_problem": agent_channel_problem(tenant.id),
     }
     return TemplateResponse(request, "admin/conversations/report.html", context)
 

@@ -25,9 +25,9 @@ from chatorical.metrics import tenant_label
 from chatorical.middleware import request_id_for
 from chatorical.tenancy import run_for_tenant
 from conversations import message_batches, metrics, realtime, selectors, services
+from conversations.agent_channel import agents_offline
 from conversations.models import Conversation, Message
 from conversations.tokens import AUDIENCE_V1, AUDIENCE_V2, ConversationClaims, TokenRefused, token_decode, token_spend
-from telegram_bridge.bridge import bot_offline
 from templates_i18n.selectors import template_text
 from tenants.models import Tenant
 from tenants.selectors import origin_allowed, tenant_get_active_by_id, tenant_get_default
@@ -171,7 +171,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def _opening(self, conversation: Conversation):
         """What a socket gets first, once accepted."""
         await self._note("welcome", variables={"visitor_name": conversation.visitor_name})
-        if await run_for_tenant(self.tenant, bot_offline, tenant=self.tenant):
+        if await run_for_tenant(self.tenant, agents_offline, tenant=self.tenant):
             await self._note("offline")
 
     async def _connect_allowed(self) -> bool:

@@ -17,10 +17,6 @@ class Conversation(TenantOwned):
     visitor_name = models.CharField(max_length=128, blank=True)
     locale = models.CharField(max_length=35, blank=True)
     page_url = models.URLField(max_length=2048, blank=True)
-    # Where the conversation's forum topic lives; set by the Telegram bridge.
-    chat_id = models.BigIntegerField(null=True, blank=True)
-    thread_id = models.BigIntegerField(null=True, blank=True)
-    header_message_id = models.BigIntegerField(null=True, blank=True)
     claimed_by_id = models.BigIntegerField(null=True, blank=True)
     claimed_by_name = models.CharField(max_length=128, blank=True)
     note = models.TextField(blank=True)
@@ -37,13 +33,6 @@ class Conversation(TenantOwned):
             models.Index(fields=["tenant", "status"], name="conv_tenant_status"),
             # Conversations started per day (the admin's report).
             models.Index(fields=["tenant", "created_at"], name="conv_tenant_created"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "thread_id"],
-                condition=Q(thread_id__isnull=False),
-                name="conv_tenant_thread_unique",
-            )
         ]
 
     def __str__(self):
@@ -67,6 +56,9 @@ class Message(TenantOwned):
     # Set for an agent's message that came from Telegram: it needs no post back there.
     telegram_message_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The W3C trace context of the write that stored it, so the worker's delivery joins
+    # the same trace (the message log is the outbox of messages); empty when tracing is off.
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["conversation", "seq"]
@@ -80,11 +72,14 @@ class OutboxEvent(TenantOwned):
     """A domain event, written in the transaction of the change it records.
 
     Workers deliver its side effects (Telegram) later, with retries; the row is the proof
-    of what is still to do.
+    of what is still to do. Messages have no events: the message log is their outbox
+    (OutboxCursor records how far it was handed on).
     """
 
     class Kind(models.TextChoices):
         CONVERSATION_STARTED = "ConversationStarted"
+        # Not stored since the message log became the outbox of messages: the name of
+        # their delivery in metrics and traces, and of the rows written before.
         MESSAGE_ADDED = "MessageAdded"
         CONVERSATION_CLAIMED = "ConversationClaimed"
         CONVERSATION_CLOSED = "ConversationClosed"
@@ -104,6 +99,9 @@ class OutboxEvent(TenantOwned):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="outbox_events"
     )
+    # The conversation's last_seq when the event was recorded: it is handled after the
+    # messages up to that seq and before the ones after, as it happened.
+    seq = models.BigIntegerField(default=0)
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -135,3 +133,29 @@ class OutboxEvent(TenantOwned):
 
     def __str__(self):
         return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class OutboxCursor(TenantOwned):
+    """The worker's place in one conversation: how far the message log has been handed to
+    the message handlers, and the lease that lets one worker at a time act for it.
+
+    A row of its own, so that neither the lease nor the progress writes the conversation
+    row that every message bumps. Created by the first drain of the conversation.
+    """
+
+    conversation = models.OneToOneField(
+        Conversation, primary_key=True, on_delete=models.CASCADE, related_name="outbox_cursor"
+    )
+    delivered_seq = models.BigIntegerField(default=0)
+    # A worker holds the conversation until then; a killed worker's lease lapses.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    # Which worker (host, process, thread): one whose drain broke off without letting the
+    # lease go (the database went away) takes it back at once.
+    leased_by = models.CharField(max_length=128, blank=True)
+    # The messages after delivered_seq wait until then after a failure (attempts counts them).
+    available_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"outbox cursor of {self.conversation_id} at {self.delivered_seq}"

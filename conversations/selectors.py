@@ -65,9 +65,12 @@ def conversation_document(*, conversation: Conversation) -> dict:
     }
 
 
-def message_list_latest(*, conversation: Conversation, limit: int) -> list[Message]:
-    """The conversation's last `limit` messages, oldest first."""
-    latest = Message.objects.filter(conversation=conversation).order_by("-seq")[:limit]
+def message_list_latest(*, conversation: Conversation, limit: int, before_seq: int | None = None) -> list[Message]:
+    """The conversation's last `limit` messages (before `before_seq` if given), oldest first."""
+    messages = Message.objects.filter(conversation=conversation)
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    latest = messages.order_by("-seq")[:limit]
     return list(reversed(latest))
 
 

@@ -11,10 +11,10 @@ from django.utils import timezone
 from chatorical import tenancy, tracing
 from chatorical.audit_trail import audit_record
 from chatorical.validation import text_check
-from conversations import metrics, realtime, selectors
+from conversations import agent_channel, metrics, realtime, selectors
 from conversations.errors import AlreadyClaimed, ConversationClosed, ConversationNotFound, InvalidName
 from conversations.models import Conversation, Message, OutboxEvent
-from conversations.outbox import event_record, topic_delete_record, wake_on_commit
+from conversations.outbox import event_record, wake_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,9 @@ def message_add(
     telegram_message_id: int | None = None,
     fan_out: bool = True,
 ) -> Message:
-    """Stores a message with the next seq and its MessageAdded event, then (on commit) fans
-    it out and wakes a worker. The hot path of every chat message: see _messages_store."""
+    """Stores a message with the next seq, then (on commit) fans it out and wakes a worker,
+    which hands it on from the message log. The hot path of every chat message: see
+    _messages_store."""
     new = NewMessage(
         conversation=conversation,
         direction=direction,
@@ -125,10 +126,10 @@ def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Me
     tenant = tenancy.require_tenant()
     directions = [message.direction for message in stored if message is not None]
     transaction.on_commit(lambda: metrics.messages_stored(tenant_slug=tenant.slug, directions=directions))
+    # An agent's message that came from Telegram is already there: the worker passes it
+    # over when it next hands the conversation's messages on, and is not woken for it.
     woken = {
-        message.conversation_id
-        for message in stored
-        if message is not None and _event_status(message.telegram_message_id) == OutboxEvent.Status.PENDING
+        message.conversation_id for message in stored if message is not None and message.telegram_message_id is None
     }
     wake_on_commit(tenant_id=tenant.id, conversation_ids=woken)
     if fan_out:
@@ -139,30 +140,21 @@ def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Me
 
 
 # One statement, so one round trip and atomic without a transaction of its own: bump the
-# conversation's seq (its row lock orders concurrent messages), insert the message, insert
-# its outbox event. Nothing happens for a closed conversation or another tenant's.
+# conversation's seq (its row lock orders concurrent messages) and insert the message. The
+# message log is the outbox of messages (conversations/outbox.py): no event row. Nothing
+# happens for a closed conversation or another tenant's.
 _MESSAGE_STORE_SQL = """
 WITH bumped AS (
     UPDATE {conversation} SET last_seq = last_seq + 1, updated_at = clock_timestamp()
     WHERE id = %(conversation_id)s AND tenant_id = %(tenant_id)s AND status <> %(closed)s
     RETURNING id, tenant_id, last_seq
-), message AS (
-    INSERT INTO {message}
-        (tenant_id, conversation_id, seq, direction, text, agent_name, telegram_message_id, created_at)
-    SELECT tenant_id, id, last_seq,
-        %(direction)s, %(text)s, %(agent_name)s, %(telegram_message_id)s, clock_timestamp()
-    FROM bumped
-    RETURNING id, seq, created_at
-), event AS (
-    INSERT INTO {event}
-        (tenant_id, conversation_id, kind, payload, status, attempts, available_at, last_error, created_at,
-        processed_at, traceparent)
-    SELECT %(tenant_id)s, %(conversation_id)s, %(kind)s, jsonb_build_object('message_id', id),
-        %(event_status)s, 0, clock_timestamp(), '', clock_timestamp(),
-        CASE WHEN %(event_status)s = %(done)s THEN clock_timestamp() END, %(traceparent)s
-    FROM message
 )
-SELECT id, seq, created_at FROM message
+INSERT INTO {message}
+    (tenant_id, conversation_id, seq, direction, text, agent_name, telegram_message_id, created_at, traceparent)
+SELECT tenant_id, id, last_seq,
+    %(direction)s, %(text)s, %(agent_name)s, %(telegram_message_id)s, clock_timestamp(), %(traceparent)s
+FROM bumped
+RETURNING id, seq, created_at
 """
 
 
@@ -175,9 +167,7 @@ def _messages_store(messages: list[NewMessage]) -> list[Message | None]:
             )
     if connection.vendor != "postgresql":
         return [_message_store_portable(tenant_id=tenant.id, new=new) for new in messages]
-    sql = _MESSAGE_STORE_SQL.format(
-        conversation=Conversation._meta.db_table, message=Message._meta.db_table, event=OutboxEvent._meta.db_table
-    )
+    sql = _MESSAGE_STORE_SQL.format(conversation=Conversation._meta.db_table, message=Message._meta.db_table)
     # Row locks are taken in one order (by conversation) in every batch, so two processes'
     # batches cannot deadlock; the sort is stable, so a conversation's messages keep theirs.
     order = sorted(range(len(messages)), key=lambda index: messages[index].conversation.id)
@@ -205,18 +195,9 @@ def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
         "tenant_id": tenant_id,
         "conversation_id": new.conversation.id,
         **_content(new),
-        "kind": OutboxEvent.Kind.MESSAGE_ADDED,
-        "event_status": _event_status(new.telegram_message_id),
-        "done": OutboxEvent.Status.DONE,
         "closed": Conversation.Status.CLOSED,
         "traceparent": new.traceparent or tracing.traceparent(),
     }
-
-
-def _event_status(telegram_message_id: int | None) -> str:
-    """An agent's message that came from Telegram is already where its MessageAdded event
-    would deliver it: the event is recorded as done, and no worker is woken for it."""
-    return OutboxEvent.Status.PENDING if telegram_message_id is None else OutboxEvent.Status.DONE
 
 
 def _content(new: NewMessage) -> dict:
@@ -251,24 +232,13 @@ def _message_store_portable(*, tenant_id: int, new: NewMessage) -> Message | Non
         return None
     conversation.last_seq += 1
     conversation.save(update_fields=["last_seq", "updated_at"])
-    message = Message.objects.create(
+    return Message.objects.create(
         tenant_id=tenant_id,
         conversation=conversation,
         seq=conversation.last_seq,
+        traceparent=new.traceparent or tracing.traceparent(),
         **_content(new),
     )
-    status = _event_status(new.telegram_message_id)
-    OutboxEvent.objects.create(
-        tenant_id=tenant_id,
-        conversation=conversation,
-        kind=OutboxEvent.Kind.MESSAGE_ADDED,
-        payload={"message_id": message.id},
-        status=status,
-        available_at=timezone.now(),
-        processed_at=timezone.now() if status == OutboxEvent.Status.DONE else None,
-        traceparent=new.traceparent or tracing.traceparent(),
-    )
-    return message
 
 
 @transaction.atomic
@@ -349,15 +319,14 @@ class Purged:
 @transaction.atomic
 def conversations_purge(*, conversation_ids: list) -> Purged:
     """Deletes the tenant's conversations among `conversation_ids` (others are ignored)
-    with their messages, outbox events and deliveries, and queues the removal of their
-    Telegram topics through the outbox. Records nothing in the audit log: callers do."""
+    with their messages, outbox events and deliveries; the agents' channel queues the
+    removal of their topics (agent_channel). Records nothing in the audit log: callers do."""
     locked = Conversation.objects.select_for_update().filter(pk__in=conversation_ids)
     conversations = list(locked.order_by("pk"))
     if not conversations:
         return Purged(conversations=[], messages=0)
+    agent_channel.conversations_removed(conversations)
     _, deleted = Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
-    for conversation in conversations:
-        topic_delete_record(conversation=conversation)
     return Purged(conversations=conversations, messages=deleted.get(Message._meta.label, 0))
 
 

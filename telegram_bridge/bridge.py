@@ -9,12 +9,12 @@ from django.core.cache import cache
 from django.db import transaction
 
 from chatorical import tracing
-from conversations.models import Conversation
-from conversations.tasks import RetryLater
+from conversations import outbox
+from conversations.outbox import Park, RetryLater
 from telegram_bridge import client as tg
-from telegram_bridge import scheduler
+from telegram_bridge import send_budgets
 from telegram_bridge.metrics import call_measured
-from telegram_bridge.models import ChatMigration
+from telegram_bridge.models import ChatMigration, TelegramTopic
 from tenants.models import TelegramConfig, Tenant
 from tenants.selectors import TelegramSettings, telegram_settings_for
 
@@ -78,8 +78,8 @@ class Bridge:
                 result = self._call_measured(method, {**params, "chat_id": migrated.new_chat_id})
         except tg.RetryAfter as exc:
             if "chat_id" in params:
-                scheduler.pause_chat(bot_id=self.client.bot_id, chat_id=params["chat_id"], seconds=exc.seconds)
-            raise RetryLater(exc.seconds, f"telegram asked to wait {exc.seconds}s", counts=False) from None
+                send_budgets.pause_chat(bot_id=self.client.bot_id, chat_id=params["chat_id"], seconds=exc.seconds)
+            raise Park(exc.seconds, f"telegram asked to wait {exc.seconds}s") from None
         except tg.MissingRights as exc:
             self._report("missing_rights", f"{method}: {exc.description}")
             raise RetryLater(MISSING_RIGHTS_RETRY_SECONDS, exc.description, counts=False) from None
@@ -90,14 +90,16 @@ class Bridge:
         return result
 
     def _call_measured(self, method: str, params: dict):
+        outbox.lease_keep()
         with tracing.span(f"telegram {method}"), call_measured(tenant_slug=self.tenant.slug, method=method):
             return self.client.call(method, **params)
 
     def post(self, *, chat_id: int, thread_id: int, text: str, **extra) -> int:
         """Posts into a topic within the send budget; returns the new message id."""
-        wait = scheduler.reserve_post(bot_id=self.client.bot_id, chat_id=chat_id)
+        wait = send_budgets.reserve_post(bot_id=self.client.bot_id, chat_id=chat_id)
         if wait:
-            raise RetryLater(wait, "send budget of the support group is used up", counts=False)
+            wait = send_budgets.queue_wait(bot_id=self.client.bot_id, chat_id=chat_id, wait=wait)
+            raise Park(wait, "send budget of the support group is used up")
         message = self.call(
             "sendMessage",
             chat_id=chat_id,
@@ -117,7 +119,7 @@ class Bridge:
             TelegramConfig.objects.filter(tenant=self.tenant, support_group_id=old_chat_id).update(
                 support_group_id=new_chat_id
             )
-            Conversation.objects.filter(chat_id=old_chat_id).update(chat_id=new_chat_id)
+            TelegramTopic.objects.filter(chat_id=old_chat_id).update(chat_id=new_chat_id)
 
     def _report(self, kind: str, detail: str) -> None:
         logger.error("telegram bot of tenant %s: %s (%s)", self.tenant.slug, kind, detail)

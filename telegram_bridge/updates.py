@@ -9,9 +9,10 @@ from chatorical.actors import acting_as, telegram_agent_actor
 from chatorical.errors import ApiError
 from conversations import services
 from conversations.models import Conversation, Message
-from conversations.tasks import RetryLater
+from conversations.outbox import RetryLater
 from telegram_bridge import client as tg
 from telegram_bridge.bridge import Bridge
+from telegram_bridge.selectors import conversation_in_topic
 from telegram_bridge.services import agent_hint_add
 from telegram_bridge.topics import CLAIM_PREFIX
 from templates_i18n.selectors import template_text
@@ -65,7 +66,7 @@ def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None
     chat_id = message.get("chat", {}).get("id")
     if chat_id != bridge.support_chat_id or not message.get("is_topic_message"):
         return None  # another chat, or General
-    return Conversation.objects.filter(chat_id=chat_id, thread_id=message.get("message_thread_id")).first()
+    return conversation_in_topic(chat_id=chat_id, thread_id=message.get("message_thread_id"))
 
 
 def _hint(conversation: Conversation, key: str, **variables) -> None:

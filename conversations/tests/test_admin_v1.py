@@ -10,6 +10,7 @@ from chatorical import tenancy
 from conversations import services
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.tests.factories import conversation_for, message_for
+from telegram_bridge.models import TelegramTopic
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_bulk_delete(client, service, default_tenant):
 def test_bulk_delete_queues_the_removal_of_each_topic(client, service, default_tenant):
     doomed, topicless = conversation_for(default_tenant), conversation_for(default_tenant)
     with tenancy.tenant_context(default_tenant):
-        Conversation.objects.filter(pk=doomed.pk).update(chat_id=-100123, thread_id=77)
+        TelegramTopic.objects.create(conversation=doomed, chat_id=-100123, thread_id=77)
     client.post(
         "/v1/admin/conversations/bulk-delete",
         {"ids": [str(doomed.id), str(topicless.id)]},

@@ -27,8 +27,8 @@ def test_messages_get_consecutive_seqs_and_events(in_default_tenant):
     assert (first.seq, second.seq) == (1, 2)
     conversation.refresh_from_db()
     assert conversation.last_seq == 2
-    assert kinds(conversation) == [Kind.CONVERSATION_STARTED, Kind.MESSAGE_ADDED, Kind.MESSAGE_ADDED]
-    assert OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED).last().payload == {"message_id": second.id}
+    # The message log is the outbox of messages: storing one writes no event.
+    assert kinds(conversation) == [Kind.CONVERSATION_STARTED]
 
 
 @pytest.mark.parametrize("text", ["", "   ", None, 42])
@@ -103,8 +103,8 @@ def test_messages_add_stores_a_batch_in_order_and_skips_closed_conversations(in_
     assert stored[3].agent_name == "Bob" and stored[3].conversation == second
     assert list(second.messages.order_by("seq").values_list("text", flat=True)) == ["earlier", "b1", "b2"]
     assert not closed.messages.exists()
-    events = OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED, conversation=first).order_by("id")
-    assert [e.payload["message_id"] for e in events] == [stored[1].id, stored[4].id]
+    assert list(first.messages.order_by("seq").values_list("id", flat=True)) == [stored[1].id, stored[4].id]
+    assert not OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED).exists()
 
 
 def test_a_bad_text_refuses_the_whole_batch(in_default_tenant):
@@ -152,9 +152,7 @@ def test_a_socket_batch_reports_a_tenant_s_failure_to_that_tenant_s_callers_alon
         assert list(Message.objects.values_list("text", flat=True)) == ["stored"]
 
 
-def test_an_agents_message_from_telegram_is_recorded_as_delivered_and_wakes_no_worker(
-    in_default_tenant, django_capture_on_commit_callbacks
-):
+def test_an_agents_message_from_telegram_wakes_no_worker(in_default_tenant, django_capture_on_commit_callbacks):
     from django.core.cache import cache
 
     from conversations.outbox import wake_flag
@@ -166,10 +164,6 @@ def test_an_agents_message_from_telegram_is_recorded_as_delivered_and_wakes_no_w
             conversation=from_telegram, direction="OUTBOUND", text="hi", agent_name="Bob", telegram_message_id=77
         )
         services.message_add(conversation=from_widget, direction="INBOUND", text="hello")
-    delivered = OutboxEvent.objects.get(conversation=from_telegram, kind=Kind.MESSAGE_ADDED)
-    assert (delivered.status, delivered.processed_at is not None) == (OutboxEvent.Status.DONE, True)
-    waiting = OutboxEvent.objects.get(conversation=from_widget, kind=Kind.MESSAGE_ADDED)
-    assert (waiting.status, waiting.processed_at) == (OutboxEvent.Status.PENDING, None)
     assert cache.get(wake_flag(from_telegram.id)) is None
     assert cache.get(wake_flag(from_widget.id)) is not None
 
@@ -192,4 +186,4 @@ def test_a_wake_up_the_broker_did_not_take_leaves_no_flag_behind(
     with django_capture_on_commit_callbacks(execute=True):
         services.message_add(conversation=conversation, direction="INBOUND", text="while the broker is away")
     assert cache.get(wake_flag(conversation.id)) is None
-    assert OutboxEvent.objects.filter(conversation=conversation, status=OutboxEvent.Status.PENDING).exists()
+    assert conversation.messages.filter(text="while the broker is away").exists()

@@ -12,6 +12,7 @@ from chatorical import tenancy
 from conversations import services
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.tests.factories import conversation_for, message_for, widget_socket_and_key
+from telegram_bridge.models import TelegramTopic
 from tenants.models import ApiKey
 from tenants.services import api_key_create
 
@@ -27,7 +28,7 @@ def erase(client, world, conversation_id, key=None):
 def test_erase_removes_the_conversation_its_messages_and_queues_its_topic(client, tenant_a):
     conversation = tenant_a.conversation
     with tenancy.tenant_context(tenant_a.tenant):
-        Conversation.objects.filter(pk=conversation.pk).update(chat_id=-1009, thread_id=41)
+        TelegramTopic.objects.create(conversation=conversation, chat_id=-1009, thread_id=41)
     response = erase(client, tenant_a, conversation.id)
     assert response.status_code == 200
     assert response.json() == {"id": str(conversation.id), "erased": True, "messages": 2}

@@ -16,7 +16,7 @@ from conversations.models import Conversation, Message, OutboxEvent
 from conversations.tests.factories import conversation_for, message_for
 from lifecycle.retention import retention_run
 from lifecycle.tasks import retention_run_daily
-from telegram_bridge.models import TelegramDelivery, TelegramUpdate
+from telegram_bridge.models import TelegramDelivery, TelegramTopic, TelegramUpdate
 
 
 def closed_days_ago(tenant, days: int, *, messages: int = 2, thread_id: int | None = None) -> Conversation:
@@ -25,9 +25,9 @@ def closed_days_ago(tenant, days: int, *, messages: int = 2, thread_id: int | No
         message_for(conversation, text=f"message {i}")
     with tenancy.tenant_context(tenant):
         services.conversation_close(conversation=conversation)
-        Conversation.objects.filter(pk=conversation.pk).update(
-            closed_at=timezone.now() - timedelta(days=days), chat_id=-100777 if thread_id else None, thread_id=thread_id
-        )
+        Conversation.objects.filter(pk=conversation.pk).update(closed_at=timezone.now() - timedelta(days=days))
+        if thread_id:
+            TelegramTopic.objects.create(conversation=conversation, chat_id=-100777, thread_id=thread_id)
     return conversation
 
 

@@ -27,9 +27,10 @@ from chatorical.errors import ApiError
 from chatorical.http import service_token_valid
 from chatorical.tenancy import TenantNotFound
 from conversations import selectors, services
-from conversations.models import Conversation, Message, OutboxEvent
-from conversations.tasks import drain_conversation
+from conversations.models import Conversation, Message
+from conversations.outbox import drain_conversation, pending_state
 from conversations.tokens import token_decode, token_issue
+from telegram_bridge.selectors import topic_get
 from templates_i18n.selectors import template_text
 from tenants.models import ApiKey, Tenant
 from tenants.selectors import api_key_for_raw_key, tenant_get_active, tenant_get_default
@@ -139,16 +140,15 @@ def _topic(tenant: Tenant, state: dict) -> None:
     deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
     while True:
         drain_conversation(conversation.pk)
-        pending = OutboxEvent.objects.filter(conversation=conversation, status=OutboxEvent.Status.PENDING)
-        if not pending.exists():
+        pending = pending_state(conversation)
+        if pending is None:
             break
-        if not pending.filter(available_at__lte=timezone.now()).exists():
+        if pending == "waiting":
             raise StepFailed("Telegram refused the topic's events; they wait for a retry (see /ready)")
         if time.monotonic() > deadline:
             raise StepFailed("the topic's events were not delivered in time")
         time.sleep(0.1)  # a worker holds the event: its outcome is the step's
-    conversation.refresh_from_db()
-    if conversation.thread_id is None:
+    if topic_get(conversation=conversation) is None:
         raise StepFailed("no topic")
 
 

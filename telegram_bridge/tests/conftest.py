@@ -5,7 +5,8 @@ from django.test import Client
 
 from chatorical import tenancy
 from chatorical.testing import forget_send_budgets
-from conversations.tasks import drain_conversation
+from conversations.outbox import drain_conversation
+from telegram_bridge.models import TelegramTopic
 from telegram_bridge.tasks import process_pending_updates
 from telegram_bridge.testing.fake_bot_api import FakeBotApi
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_ID, DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
@@ -14,6 +15,13 @@ HEADER_SECRET = "header-secret-for-tests-0123456789abcdef"
 WEBHOOK_SECRET = "path-secret-for-tests-0123456789abcdef"
 AGENT = {"id": 4242, "is_bot": False, "first_name": "Grace", "username": "grace"}
 OTHER_AGENT = {"id": 4343, "is_bot": False, "first_name": "Linus"}
+
+
+def topic_of(conversation) -> TelegramTopic:
+    """The conversation's topic record as the worker left it (an empty one before)."""
+    with tenancy.tenant_context(conversation.tenant):
+        found = TelegramTopic.objects.filter(conversation_id=conversation.pk).first()
+    return found or TelegramTopic(conversation_id=conversation.pk, tenant_id=conversation.tenant_id)
 
 
 @pytest.fixture
@@ -52,15 +60,15 @@ class Agents:
             return process_pending_updates(self.tenant)
 
     def say(self, conversation, text: str, user: dict = AGENT):
-        conversation.refresh_from_db()
-        update = self.fake.add_user_message(DEFAULT_CHAT_ID, text, thread_id=conversation.thread_id, user=user)
+        update = self.fake.add_user_message(
+            DEFAULT_CHAT_ID, text, thread_id=topic_of(conversation).thread_id, user=user
+        )
         assert self.send_update(update).json() == {"ok": True}
         self.process_updates()
         return update
 
     def press_claim(self, conversation, user: dict = AGENT):
-        conversation.refresh_from_db()
-        update = self.fake.press_button(DEFAULT_CHAT_ID, conversation.header_message_id, user=user)
+        update = self.fake.press_button(DEFAULT_CHAT_ID, topic_of(conversation).header_message_id, user=user)
         assert self.send_update(update).json() == {"ok": True}
         self.process_updates()
         return update
@@ -70,8 +78,7 @@ class Agents:
             return drain_conversation(conversation.pk)
 
     def topic_texts(self, conversation) -> list[str]:
-        conversation.refresh_from_db()
-        return [m["text"] for m in self.fake.messages(DEFAULT_CHAT_ID, thread_id=conversation.thread_id)]
+        return [m["text"] for m in self.fake.messages(DEFAULT_CHAT_ID, thread_id=topic_of(conversation).thread_id)]
 
 
 def processes_env(fake: FakeBotApi, **extra) -> dict:
@@ -94,4 +101,4 @@ def agents(telegram, default_tenant) -> Agents:
     return Agents(telegram, default_tenant)
 
 
-__all__ = ["AGENT", "OTHER_AGENT", "DEFAULT_BOT_ID", "DEFAULT_CHAT_ID"]
+__all__ = ["AGENT", "OTHER_AGENT", "DEFAULT_BOT_ID", "DEFAULT_CHAT_ID", "topic_of"]

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from chatorical import tenancy
 from chatorical.testing import ROOT, PrometheusProcess, WorkerProcess, eventually
-from conversations.models import Conversation
+from telegram_bridge.models import TelegramTopic
 from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, processes_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
@@ -48,9 +48,9 @@ def receive(socket, timeout=20):
     return asyncio.wait_for(socket.recv(), timeout)
 
 
-def conversation_row(conversation_id) -> Conversation:
-    with tenancy.cross_tenant("test: read the conversation the processes wrote"):
-        return Conversation.objects.get(pk=conversation_id)
+def topic_row(conversation_id) -> TelegramTopic:
+    with tenancy.cross_tenant("test: read the topic the processes wrote"):
+        return TelegramTopic.objects.get(pk=conversation_id)
 
 
 async def converse(server, fake):
@@ -64,12 +64,12 @@ async def converse(server, fake):
             assert json.loads(await receive(socket))["text"] == "where is my order?"
             await eventually(lambda: any(m["text"] == "where is my order?" for m in fake.messages(DEFAULT_CHAT_ID)))
 
-            conversation = await database_sync_to_async(conversation_row)(started["conversation_id"])
+            topic = await database_sync_to_async(topic_row)(started["conversation_id"])
             webhook = {"X-Telegram-Bot-Api-Secret-Token": HEADER_SECRET}
-            claim = fake.press_button(DEFAULT_CHAT_ID, conversation.header_message_id, user=AGENT)
+            claim = fake.press_button(DEFAULT_CHAT_ID, topic.header_message_id, user=AGENT)
             assert (await client.post("/v1/telegram/webhook", json=claim, headers=webhook)).status_code == 200
             assert json.loads(await receive(socket)) == {"type": "agent_joined", "agent": "grace"}
-            answer = fake.add_user_message(DEFAULT_CHAT_ID, "on its way", thread_id=conversation.thread_id, user=AGENT)
+            answer = fake.add_user_message(DEFAULT_CHAT_ID, "on its way", thread_id=topic.thread_id, user=AGENT)
             assert (await client.post("/v1/telegram/webhook", json=answer, headers=webhook)).status_code == 200
             assert json.loads(await receive(socket)) == {
                 "direction": "OUTBOUND",

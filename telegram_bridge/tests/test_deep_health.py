@@ -9,7 +9,7 @@ from django.core.cache import cache
 from chatorical import tenancy
 from conversations.models import Conversation, Message
 from telegram_bridge.api.deep_health import _run_key
-from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
+from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID, topic_of
 from tenants.models import ApiKey
 from tenants.services import api_key_create
 
@@ -58,7 +58,7 @@ def test_runs_the_steps_and_tells_names_and_outcomes_only(client, agents, servic
     assert all(set(step) == {"step", "ok", "ms"} and step["ok"] for step in body["steps"])
     assert set(body) == {"status", "tenant", "checked_at", "cached", "steps"}
     [conversation] = synthetic_conversations(agents.tenant)
-    assert conversation.thread_id is not None
+    assert topic_of(conversation).thread_id is not None
     assert str(conversation.id) not in response.content.decode()
 
 
@@ -100,7 +100,7 @@ def test_later_runs_reuse_one_conversation_and_topic(client, agents, service, de
         next_minute(default_tenant)
     [conversation] = synthetic_conversations(agents.tenant)
     [topic] = agents.fake.topics(DEFAULT_CHAT_ID)
-    assert topic["message_thread_id"] == conversation.thread_id
+    assert topic["message_thread_id"] == topic_of(conversation).thread_id
     probes = [text for text in agents.topic_texts(conversation) if text.startswith("Deep health check: ")]
     assert len(probes) == 2  # the first run opened the topic; each later run posted one probe
 

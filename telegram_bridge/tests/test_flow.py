@@ -3,9 +3,10 @@
 import pytest
 
 from chatorical import tenancy
+from conversations import services
 from conversations.models import Message
 from conversations.tests.factories import start, visitor_says
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, OTHER_AGENT
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, OTHER_AGENT, topic_of
 
 
 def outbound(conversation) -> list[tuple[str, str]]:
@@ -22,9 +23,9 @@ def test_start_opens_a_topic_with_a_pinned_header_and_claim_button(client, agent
 
     topic = agents.fake.topics(DEFAULT_CHAT_ID)[0]
     assert topic["name"] == "Ada Lovelace"
-    assert topic["message_thread_id"] == conversation.thread_id
+    assert topic["message_thread_id"] == topic_of(conversation).thread_id
     header = agents.fake.pinned(DEFAULT_CHAT_ID)
-    assert header["message_id"] == conversation.header_message_id
+    assert header["message_id"] == topic_of(conversation).header_message_id
     assert (
         "Ada Lovelace" in header["text"] and "de-AT" in header["text"] and "https://shop.example/cart" in header["text"]
     )
@@ -138,3 +139,34 @@ def test_topic_names_stay_within_telegram_limits(client, agents, title):
     agents.drain(conversation)
     name = agents.fake.topics(DEFAULT_CHAT_ID)[0]["name"]
     assert 1 <= len(name) <= 128
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_holds_no_transaction_while_it_calls_telegram(client, agents, monkeypatch):
+    """Every Bot API call of the drain (topic, header, pin, posts, edits, close) is made with
+    the worker's connection outside any transaction, so no row lock waits on Telegram."""
+    from django.db import connection
+    from psycopg import pq
+
+    from telegram_bridge import client as tg
+
+    seen = []
+    real_call = tg.BotClient.call
+
+    def observed(self, method, **params):
+        raw = connection.connection
+        seen.append((method, connection.in_atomic_block, raw is not None and raw.info.transaction_status))
+        return real_call(self, method, **params)
+
+    monkeypatch.setattr(tg.BotClient, "call", observed)
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    visitor_says(conversation, "hello " * 1000)  # two parts
+    agents.drain(conversation)
+    with tenancy.tenant_context(conversation.tenant):
+        services.conversation_close(conversation=conversation)
+    agents.drain(conversation)
+    methods = [method for method, _, _ in seen]
+    assert {"createForumTopic", "sendMessage", "pinChatMessage", "editForumTopic", "closeForumTopic"} <= set(methods)
+    assert methods.count("sendMessage") == 3
+    assert all(not in_atomic and status == pq.TransactionStatus.IDLE for _, in_atomic, status in seen), seen

@@ -3,15 +3,15 @@ however many queued messages go out in the same post."""
 
 import pytest
 
-from telegram_bridge.tests.test_flow import start, visitor_says
+from conversations.tests.factories import start, visitor_says
 
-# The drain's transaction (a savepoint here, inside the test's) around: the claim, which
-# reads the tenant and the conversation too; the handler's savepoint; the message with the
-# parts posted before; the events queued behind it; the delivery; the event done. Then the
-# claim that finds nothing left, in a transaction of its own.
-SINGLE_POST_QUERIES = 11
-# And for a merged post: the queued events' messages, in one query, and marking them done.
-MERGED_POST_QUERIES = SINGLE_POST_QUERIES + 2
+# The drain, with no transaction held across the post: the lease (a conditional update),
+# the cursor with its conversation and tenant, the head event, the messages; in the
+# handler a delivery left half sent by an earlier try and the topic; the cursor moved on.
+# Then the head event and the messages that find nothing left, and the lease let go.
+SINGLE_POST_QUERIES = 10
+# However many messages the post merges: they come in the same read.
+MERGED_POST_QUERIES = SINGLE_POST_QUERIES
 
 
 def test_a_single_visitor_message_costs_a_fixed_number_of_queries(client, agents, django_assert_num_queries):

@@ -1,22 +1,44 @@
 """Telegram's bad days: 429s, deleted topics, missing rights, migrations, budgets."""
 
+import json
 import time
+from datetime import datetime
 
+import redis
+from django.core.cache import cache
 from django.utils import timezone
 
 from chatorical import tenancy
-from conversations import services
-from conversations.models import OutboxEvent
+from conversations import outbox, services
+from conversations.models import OutboxCursor, OutboxEvent
 from conversations.tasks import outbox_sweep
 from conversations.tests.factories import start, visitor_says
 from telegram_bridge.bridge import bot_problem
 from telegram_bridge.models import ChatMigration
-from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID
+from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID, topic_of
 
 
 def pending(conversation):
     with tenancy.tenant_context(conversation.tenant):
         return list(OutboxEvent.objects.filter(conversation=conversation, status="pending"))
+
+
+def cursor_of(conversation) -> OutboxCursor:
+    with tenancy.tenant_context(conversation.tenant):
+        return OutboxCursor.objects.get(pk=conversation.pk)
+
+
+def delayed_drains(settings) -> dict[str, float]:
+    """The drains queued with a countdown, by conversation: seconds from now."""
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    found = {}
+    for raw in broker.lrange(f"{settings.REDIS_KEY_PREFIX}:celery:celery", 0, -1):
+        task = json.loads(raw)
+        if task["headers"].get("eta"):
+            conversation_id = task["headers"]["kwargsrepr"].split("'conversation_id': '")[1].split("'")[0]
+            eta = datetime.fromisoformat(task["headers"]["eta"])
+            found[conversation_id] = (eta - timezone.now()).total_seconds()
+    return found
 
 
 def test_429_is_honoured_exactly_once(client, agents):
@@ -25,9 +47,9 @@ def test_429_is_honoured_exactly_once(client, agents):
     agents.fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", {"retry_after": 1})
     visitor_says(conversation, "wait for it")
     agents.drain(conversation)
-    [event] = pending(conversation)
-    assert event.attempts == 0, "a 429 is not the event's fault"
-    assert event.available_at > timezone.now()
+    cursor = cursor_of(conversation)
+    assert (cursor.delivered_seq, cursor.attempts, cursor.available_at) == (0, 0, None), "nothing is written"
+    assert cache.get(outbox.wake_flag(conversation.pk)) == outbox.PARKED
     agents.drain(conversation)  # still paused: nothing is sent
     time.sleep(1.1)
     agents.drain(conversation)
@@ -42,18 +64,18 @@ def test_deleted_topic_is_replaced_and_the_message_delivered(client, agents):
     visitor_says(conversation, "first")
     agents.drain(conversation)
     conversation.refresh_from_db()
-    old_thread = conversation.thread_id
+    old_thread = topic_of(conversation).thread_id
     agents.fake.delete_topic(DEFAULT_CHAT_ID, old_thread)
 
     visitor_says(conversation, "are you there?")
     agents.drain(conversation)
     conversation.refresh_from_db()
-    assert conversation.thread_id != old_thread
+    assert topic_of(conversation).thread_id != old_thread
     texts = agents.topic_texts(conversation)
     assert "Ada" in texts[0]  # a new header
     assert "first" in texts[1] and "deleted" in texts[1]  # the history summary
     assert texts[-1] == "are you there?", [(e.last_error, e.available_at) for e in pending(conversation)]
-    assert agents.fake.pinned(DEFAULT_CHAT_ID)["message_id"] == conversation.header_message_id
+    assert agents.fake.pinned(DEFAULT_CHAT_ID)["message_id"] == topic_of(conversation).header_message_id
 
 
 def test_missing_topic_rights_keep_the_conversation_until_granted(client, agents):
@@ -79,7 +101,7 @@ def test_migrated_group_is_followed_and_the_message_resent(client, agents, setti
     conversation = start(client, name="Ada")
     agents.drain(conversation)
     conversation.refresh_from_db()
-    assert conversation.chat_id == DEFAULT_CHAT_ID
+    assert topic_of(conversation).chat_id == DEFAULT_CHAT_ID
     with tenancy.tenant_context(agents.tenant):
         assert ChatMigration.objects.get().to_chat_id == DEFAULT_CHAT_ID
     assert agents.fake.topics(DEFAULT_CHAT_ID)[0]["name"] == "Ada"
@@ -87,6 +109,7 @@ def test_migrated_group_is_followed_and_the_message_resent(client, agents, setti
 
 def test_group_budget_defers_instead_of_hitting_telegrams_limit(agents, settings):
     settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19
+    redis.Redis.from_url(settings.REDIS_URL).delete(f"{settings.REDIS_KEY_PREFIX}:celery:celery")
     with tenancy.tenant_context(agents.tenant):
         conversations = [services.conversation_start(tenant=agents.tenant, visitor_name=f"V{i}") for i in range(25)]
     for conversation in conversations:
@@ -96,8 +119,14 @@ def test_group_budget_defers_instead_of_hitting_telegrams_limit(agents, settings
     assert len(sends) == 2, "a burst of two, then one post every 60/17 s"
     deferred = [c for c in conversations if pending(c)]
     assert len(deferred) == 23
-    [event] = pending(deferred[0])
-    assert 0 < (event.available_at - timezone.now()).total_seconds() <= 60 / 17 + 0.5
+    # Parked, not retried: each waits for its own slot of the group's budget, in the order
+    # they came, so they do not all wake at once to find one slot.
+    assert all(cache.get(outbox.wake_flag(c.pk)) == outbox.PARKED for c in deferred)
+    waits = delayed_drains(settings)
+    waits = [waits[str(c.pk)] for c in deferred]
+    assert 0 < waits[0] <= 60 / 17 + 0.5
+    steps = [later - earlier for earlier, later in zip(waits, waits[1:], strict=False)]
+    assert all(abs(step - 60 / 17) < 0.3 for step in steps), steps
 
 
 def test_backlog_of_visitor_messages_goes_out_as_one_post_in_order(client, agents, settings):
@@ -145,5 +174,7 @@ def test_a_new_support_group_reusing_thread_ids_takes_them_over(client, agents, 
     agents.drain(new)
     new.refresh_from_db()
     old.refresh_from_db()
-    assert new.thread_id == 2 and new.chat_id == -1005550001, "a fresh group numbers its topics from the start"
-    assert old.thread_id is None
+    assert topic_of(new).thread_id == 2 and topic_of(new).chat_id == -1005550001, (
+        "a fresh group numbers its topics from the start"
+    )
+    assert topic_of(old).thread_id is None

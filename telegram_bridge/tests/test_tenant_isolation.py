@@ -7,9 +7,9 @@ from django.test import Client
 
 from chatorical import tenancy
 from conversations import services
-from conversations.models import Message, OutboxEvent
+from conversations.models import Message, OutboxCursor
 from conversations.tasks import outbox_sweep
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, topic_of
 from tenants.services import telegram_config_set
 
 ACME_TOKEN = "7000000002:AAAcmeBotTokenForTestsOnly-0123456789"
@@ -43,8 +43,10 @@ def say(conversation, text):
 
 
 def pending(conversation):
+    """The conversation's messages not handed on to Telegram yet."""
     with tenancy.tenant_context(conversation.tenant):
-        return OutboxEvent.objects.filter(conversation=conversation, status="pending").count()
+        cursor = OutboxCursor.objects.get(pk=conversation.pk)
+        return Message.objects.filter(conversation=conversation, seq__gt=cursor.delivered_seq).count()
 
 
 def test_each_tenant_posts_with_its_own_bot_into_its_own_group(agents, acme):
@@ -82,7 +84,7 @@ def test_a_webhook_cannot_reach_another_tenants_conversation(agents, acme):
     theirs.refresh_from_db()
     services_claim(theirs)
     # Our webhook (path and header secret) carrying Acme's chat and thread id.
-    update = agents.fake.add_user_message(ACME_CHAT, "injected", thread_id=theirs.thread_id, user=AGENT)
+    update = agents.fake.add_user_message(ACME_CHAT, "injected", thread_id=topic_of(theirs).thread_id, user=AGENT)
     assert agents.send_update(update).json() == {"ok": True}
     agents.process_updates()
     # Acme's path secret with our header secret is refused.
@@ -102,7 +104,9 @@ def test_acme_webhook_reaches_only_acme(agents, acme):
     outbox_sweep.run()
     theirs.refresh_from_db()
     services_claim(theirs)
-    update = agents.fake.add_user_message(ACME_CHAT, "hello from acme", thread_id=theirs.thread_id, user=AGENT)
+    update = agents.fake.add_user_message(
+        ACME_CHAT, "hello from acme", thread_id=topic_of(theirs).thread_id, user=AGENT
+    )
     response = Client().post(
         f"/v2/telegram/webhook/{ACME_SECRET}",
         update,

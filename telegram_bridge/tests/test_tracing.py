@@ -12,7 +12,7 @@ from django.conf import settings
 
 from chatorical import tenancy
 from chatorical.testing import OtlpReceiver, WorkerProcess, eventually
-from conversations.models import Conversation
+from telegram_bridge.models import TelegramTopic
 from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, processes_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
@@ -38,9 +38,9 @@ def child_of(parent: dict, candidates: list[dict]) -> dict | None:
     )
 
 
-def conversation_row(conversation_id) -> Conversation:
-    with tenancy.cross_tenant("test: read the conversation the processes wrote"):
-        return Conversation.objects.get(pk=conversation_id)
+def topic_row(conversation_id) -> TelegramTopic:
+    with tenancy.cross_tenant("test: read the topic the processes wrote"):
+        return TelegramTopic.objects.get(pk=conversation_id)
 
 
 async def test_traces_follow_a_message_both_ways(telegram, start_server, tmp_path, receiver):
@@ -73,14 +73,12 @@ async def test_traces_follow_a_message_both_ways(telegram, start_server, tmp_pat
                 assert connect["attributes"]["tenant"] == "default"
 
                 # Telegram -> widget: the claim, then the agent's answer.
-                conversation = await database_sync_to_async(conversation_row)(started["conversation_id"])
+                topic = await database_sync_to_async(topic_row)(started["conversation_id"])
                 headers = {"X-Telegram-Bot-Api-Secret-Token": HEADER_SECRET}
-                claim = telegram.press_button(DEFAULT_CHAT_ID, conversation.header_message_id, user=AGENT)
+                claim = telegram.press_button(DEFAULT_CHAT_ID, topic.header_message_id, user=AGENT)
                 assert (await client.post("/v1/telegram/webhook", json=claim, headers=headers)).status_code == 200
                 assert json.loads(await receive(socket))["type"] == "agent_joined"
-                answer = telegram.add_user_message(
-                    DEFAULT_CHAT_ID, "on it", thread_id=conversation.thread_id, user=AGENT
-                )
+                answer = telegram.add_user_message(DEFAULT_CHAT_ID, "on it", thread_id=topic.thread_id, user=AGENT)
                 response = await client.post("/v1/telegram/webhook", json=answer, headers=headers)
                 assert response.status_code == 200
                 assert json.loads(await receive(socket))["text"] == "on it"

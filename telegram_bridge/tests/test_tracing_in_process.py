@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from chatorical import tenancy, tracing
 from chatorical.asgi import application
 from chatorical.logs import ContextFilter
-from conversations.models import OutboxEvent
+from conversations.models import Message
 from conversations.tests.factories import start, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,9 +45,10 @@ def spans():
     connections.close_all()
 
 
-def message_event_of(conversation) -> OutboxEvent:
+def message_of(conversation) -> Message:
+    """The message log is the outbox of messages: the message carries its trace."""
     with tenancy.tenant_context(conversation.tenant):
-        return OutboxEvent.objects.filter(conversation=conversation, kind="MessageAdded").get()
+        return Message.objects.filter(conversation=conversation).get()
 
 
 def by_name(exporter, name):
@@ -66,8 +67,8 @@ async def test_a_frame_is_the_parent_of_its_delivery_to_telegram(client, agents,
     await socket.disconnect()
 
     [frame] = by_name(spans, "ws frame")
-    event = await database_sync_to_async(message_event_of)(conversation)
-    assert event.traceparent.startswith(f"00-{frame.context.trace_id:032x}-{frame.context.span_id:016x}-")
+    message = await database_sync_to_async(message_of)(conversation)
+    assert message.traceparent.startswith(f"00-{frame.context.trace_id:032x}-{frame.context.span_id:016x}-")
 
     await database_sync_to_async(agents.drain)(conversation)
     [handled] = by_name(spans, "outbox MessageAdded")

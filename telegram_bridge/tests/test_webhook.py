@@ -4,7 +4,7 @@ from chatorical import tenancy
 from conversations.models import Message
 from conversations.tests.factories import start
 from telegram_bridge.models import TelegramUpdate
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
+from telegram_bridge.tests.conftest import AGENT, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET, topic_of
 
 
 def stored_updates(tenant):
@@ -17,7 +17,9 @@ def test_the_same_update_twice_is_processed_once(client, agents):
     agents.drain(conversation)
     agents.press_claim(conversation)
     conversation.refresh_from_db()
-    update = agents.fake.add_user_message(DEFAULT_CHAT_ID, "only once", thread_id=conversation.thread_id, user=AGENT)
+    update = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "only once", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
     assert agents.send_update(update).status_code == 200
     assert agents.send_update(update).status_code == 200
     agents.process_updates()
@@ -31,7 +33,7 @@ def test_update_ids_restarting_lower_are_still_processed(client, agents):
     agents.press_claim(conversation)
     conversation.refresh_from_db()
     late = agents.fake.add_user_message(
-        DEFAULT_CHAT_ID, "after a quiet week", thread_id=conversation.thread_id, user=AGENT
+        DEFAULT_CHAT_ID, "after a quiet week", thread_id=topic_of(conversation).thread_id, user=AGENT
     )
     late["update_id"] = 3  # Telegram restarts ids at a random value after a quiet week
     agents.send_update(late)
@@ -86,7 +88,10 @@ def test_updates_from_elsewhere_are_ignored(client, agents):
     in_general = agents.fake.add_user_message(DEFAULT_CHAT_ID, "in General", user=AGENT)
     other_chat = agents.fake.add_user_message(-100999, "other chat", user=AGENT)
     from_bot = agents.fake.add_user_message(
-        DEFAULT_CHAT_ID, "a bot", thread_id=conversation.thread_id, user={"id": 1, "is_bot": True, "first_name": "B"}
+        DEFAULT_CHAT_ID,
+        "a bot",
+        thread_id=topic_of(conversation).thread_id,
+        user={"id": 1, "is_bot": True, "first_name": "B"},
     )
     for update in (in_general, other_chat, from_bot):
         assert agents.send_update(update).json() == {"ok": True}

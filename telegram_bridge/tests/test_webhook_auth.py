@@ -14,7 +14,14 @@ from conversations.models import Conversation
 from conversations.tests.factories import start
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN
-from telegram_bridge.tests.conftest import AGENT, DEFAULT_BOT_ID, DEFAULT_CHAT_ID, HEADER_SECRET, WEBHOOK_SECRET
+from telegram_bridge.tests.conftest import (
+    AGENT,
+    DEFAULT_BOT_ID,
+    DEFAULT_CHAT_ID,
+    HEADER_SECRET,
+    WEBHOOK_SECRET,
+    topic_of,
+)
 from tenants.selectors import telegram_settings_for
 
 ATTACKER_IP = "203.0.113.7"
@@ -43,7 +50,9 @@ def claimed_conversation(client, agents) -> Conversation:
 def test_v1_refuses_a_close_when_no_header_secret_is_configured(client, agents, settings):
     conversation = claimed_conversation(client, agents)
     settings.TELEGRAM_HEADER_SECRET = ""
-    close = agents.fake.add_user_message(DEFAULT_CHAT_ID, "/close", thread_id=conversation.thread_id, user=AGENT)
+    close = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "/close", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
     for secret in (None, "", "anything"):
         response = post("/v1/telegram/webhook", close, secret=secret)
         assert response.status_code == 403
@@ -98,7 +107,7 @@ def test_a_bots_button_press_claims_nothing_and_is_counted(client, agents, caplo
     conversation.refresh_from_db()
     bot = {"id": 999, "is_bot": True, "first_name": "Intruder"}
     before = ignored("bot")
-    press = agents.fake.press_button(DEFAULT_CHAT_ID, conversation.header_message_id, user=bot)
+    press = agents.fake.press_button(DEFAULT_CHAT_ID, topic_of(conversation).header_message_id, user=bot)
     with caplog.at_level(logging.WARNING, logger="telegram_bridge.updates"):
         assert agents.send_update(press).json() == {"ok": True}
         agents.process_updates()
@@ -110,7 +119,9 @@ def test_a_bots_button_press_claims_nothing_and_is_counted(client, agents, caplo
 
 def test_a_senderless_close_is_ignored_and_counted(client, agents, caplog):
     conversation = claimed_conversation(client, agents)
-    close = agents.fake.add_user_message(DEFAULT_CHAT_ID, "/close", thread_id=conversation.thread_id, user=AGENT)
+    close = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "/close", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
     del close["message"]["from"]
     before = ignored("no_sender")
     with caplog.at_level(logging.WARNING, logger="telegram_bridge.updates"):
@@ -127,7 +138,10 @@ def test_our_own_bots_service_messages_are_not_counted(client, agents):
     agents.drain(conversation)
     conversation.refresh_from_db()
     ours = agents.fake.add_user_message(
-        DEFAULT_CHAT_ID, "/close", thread_id=conversation.thread_id, user={"id": DEFAULT_BOT_ID, "is_bot": True}
+        DEFAULT_CHAT_ID,
+        "/close",
+        thread_id=topic_of(conversation).thread_id,
+        user={"id": DEFAULT_BOT_ID, "is_bot": True},
     )
     before = ignored("bot")
     agents.send_update(ours)

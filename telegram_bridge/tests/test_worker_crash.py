@@ -10,7 +10,7 @@ from chatorical import tenancy
 from chatorical.testing import WorkerProcess
 from conversations import services
 from conversations.models import Message, OutboxEvent
-from telegram_bridge.tests.test_flow import start
+from conversations.tests.factories import start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 

@@ -7,7 +7,7 @@ from channels.testing import WebsocketCommunicator
 
 from chatorical import tenancy
 from chatorical.asgi import application
-from conversations.tasks import RetryLater
+from conversations.outbox import RetryLater
 from conversations.tests.factories import conversation_for, token_for
 from telegram_bridge.bridge import Bridge
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
