@@ -247,7 +247,8 @@ def other_parts_table(results: dict) -> str:
                 f" non-200 {ingest['non_200']}",
             )
         )
-        rows.append(("outbox drain, one worker", f"{telegram['outbox_drain']['events_per_s']} events/s"))
+        drain = telegram["outbox_drain"]
+        rows.append(("outbox drain, one worker", f"{drain['messages_per_s']} messages/s in {drain['posts']} posts"))
     if limiter := results.get("limiter"):
         limiter_lines = [line.strip() for line in limiter["output"]]
         rows += [("limiter", line) for line in limiter_lines if line.startswith(("PING", "sync", "async"))]

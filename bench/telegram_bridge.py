@@ -4,7 +4,8 @@ Against the fake Bot API from the tests (limits off), a real Celery worker and d
 1. visitor message -> Bot API sendMessage latency with an idle queue (p50/p99);
 2. webhook ingest: updates per second one daphne process accepts, and how long until a
    worker has processed them all;
-3. outbox drain rate with the group limits off: events per second one worker delivers.
+3. outbox drain rate with the group limits off: messages per second one worker hands to
+   Telegram (every other one an agent's, so none merge), and the posts that took.
 """
 
 import json
@@ -24,8 +25,10 @@ from django.utils import timezone  # noqa: E402
 from chatorical import tenancy  # noqa: E402
 from chatorical.testing import ServerProcess, WorkerProcess  # noqa: E402
 from conversations import services  # noqa: E402
-from conversations.models import Conversation, OutboxEvent  # noqa: E402
+from conversations.models import OutboxEvent  # noqa: E402
+from conversations.outbox import pending_state  # noqa: E402
 from telegram_bridge.models import TelegramUpdate  # noqa: E402
+from telegram_bridge.selectors import topic_get  # noqa: E402
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID  # noqa: E402
 from tenants.selectors import tenant_get_default  # noqa: E402
 
@@ -50,7 +53,7 @@ def wait_until(predicate, timeout=120, interval=0.005):
 
 def visitor_to_telegram_latency(fake, tenant) -> dict:
     conversation = services.conversation_start(tenant=tenant, visitor_name="Latency")
-    wait_until(lambda: Conversation.objects.get(pk=conversation.pk).header_message_id)
+    wait_until(lambda: (topic := topic_get(conversation=conversation)) and topic.header_message_id)
     samples = []
     for i in range(LATENCY_MESSAGES):
         text = f"latency probe {i}"
@@ -64,8 +67,8 @@ def visitor_to_telegram_latency(fake, tenant) -> dict:
 
 def webhook_ingest(fake, tenant, server) -> dict:
     conversation = services.conversation_start(tenant=tenant, visitor_name="Webhook")
-    wait_until(lambda: Conversation.objects.get(pk=conversation.pk).thread_id)
-    conversation.refresh_from_db()
+    wait_until(lambda: topic_get(conversation=conversation))
+    thread_id = topic_get(conversation=conversation).thread_id
     agent = {"id": 99, "is_bot": False, "first_name": "Bench"}
     services.conversation_claim(conversation=conversation, agent_id=99, agent_name="Bench")
     base_id = int(time.time() * 1000)
@@ -77,7 +80,7 @@ def webhook_ingest(fake, tenant, server) -> dict:
                 "date": int(time.time()),
                 "from": agent,
                 "chat": {"id": DEFAULT_CHAT_ID, "type": "supergroup"},
-                "message_thread_id": conversation.thread_id,
+                "message_thread_id": thread_id,
                 "is_topic_message": True,
                 "text": f"agent {i}",
             },
@@ -112,15 +115,21 @@ def outbox_drain_rate(fake, tenant, tmp, worker_env) -> dict:
             # Every other message is an agent's from the API, so no two visitor messages merge.
             direction = "INBOUND" if i % 2 == 0 else "OUTBOUND"
             services.message_add(conversation=conversation, direction=direction, text=f"drain {i}", agent_name="API")
-    total = OutboxEvent.objects.filter(status="pending").count()
+    total = DRAIN_CONVERSATIONS * DRAIN_MESSAGES_EACH
+    posts_before = len(fake.calls("sendMessage"))
     started = time.monotonic()
     worker = WorkerProcess(tmp, **worker_env)
     try:
-        wait_until(lambda: not OutboxEvent.objects.filter(status="pending").exists(), timeout=600, interval=0.05)
+        wait_until(lambda: not any(pending_state(c) for c in conversations), timeout=600, interval=0.05)
     finally:
         worker.stop()
     elapsed = time.monotonic() - started
-    return {"events": total, "seconds": round(elapsed, 2), "events_per_s": round(total / elapsed)}
+    return {
+        "messages": total,
+        "posts": len(fake.calls("sendMessage")) - posts_before,
+        "seconds": round(elapsed, 2),
+        "messages_per_s": round(total / elapsed),
+    }
 
 
 def main():
