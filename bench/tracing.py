@@ -1,7 +1,7 @@
 """What tracing costs per visitor message, run by hand: `.venv/bin/python bench/tracing.py`.
 
 Stores MESSAGES visitor messages one at a time the way a socket does (a `ws frame` span,
-the message and its outbox event in one statement, the fan-out message built), first
+the message stored in one statement, the fan-out message built), first
 with tracing off, then on: the SDK with the batching OTLP/HTTP exporter sending to a
 receiver in this (parent) process, and the psycopg and redis instrumentations. Each mode
 runs in a child process of its own; prints per message the wall time and the CPU time of
