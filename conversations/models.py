@@ -121,7 +121,7 @@ class OutboxEvent(TenantOwned):
                 condition=Q(status="pending"),
                 name="outbox_pending",
             ),
-            # A conversation's oldest pending event, which the worker claims, in one probe
+            # A conversation's oldest pending event, which the worker takes, in one probe
             # however long the conversation's history.
             models.Index(
                 fields=["conversation", "id"],

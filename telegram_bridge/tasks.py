@@ -16,7 +16,7 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
-def _claim_oldest() -> TelegramUpdate | None:
+def _oldest_locked() -> TelegramUpdate | None:
     # Only the oldest unprocessed update is ever taken, so two workers never reorder
     # an agent's messages: the second finds it locked and leaves.
     oldest = TelegramUpdate.objects.filter(processed_at__isnull=True).aggregate(oldest=Min("id"))["oldest"]
@@ -32,7 +32,7 @@ def process_pending_updates(tenant: Tenant) -> int:
     processed = 0
     while True:
         with transaction.atomic():
-            update = _claim_oldest()
+            update = _oldest_locked()
             if update is None:
                 return processed
             if bridge is not None:

@@ -95,8 +95,14 @@ def _on_callback(bridge: Bridge, query: dict) -> None:
             answer = _claim(conversation, query["from"]) or template_text(
                 tenant_id=conversation.tenant_id, key="claimed_answer"
             )
+    # After the commit: the worker holds the update's row (and the claim the conversation's)
+    # until then, and no lock is held across a Bot API call.
+    transaction.on_commit(lambda: _callback_answer(bridge, query_id=query["id"], text=answer))
+
+
+def _callback_answer(bridge: Bridge, *, query_id: str, text: str | None) -> None:
     try:
-        bridge.call("answerCallbackQuery", callback_query_id=query["id"], text=answer)
+        bridge.call("answerCallbackQuery", callback_query_id=query_id, text=text)
     except (tg.TelegramError, RetryLater) as exc:  # the button just stops spinning later
         logger.info("answerCallbackQuery failed: %s", exc)
 

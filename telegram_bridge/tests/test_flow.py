@@ -143,8 +143,9 @@ def test_topic_names_stay_within_telegram_limits(client, agents, title):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_holds_no_transaction_while_it_calls_telegram(client, agents, monkeypatch):
-    """Every Bot API call of the drain (topic, header, pin, posts, edits, close) is made with
-    the worker's connection outside any transaction, so no row lock waits on Telegram."""
+    """Every Bot API call of the worker (the drain's topic, header, pin, posts, edits, close;
+    the answer to an agent's Claim) is made with the worker's connection outside any
+    transaction, so no row lock waits on Telegram."""
     from django.db import connection
     from psycopg import pq
 
@@ -163,10 +164,20 @@ def test_the_worker_holds_no_transaction_while_it_calls_telegram(client, agents,
     agents.drain(conversation)
     visitor_says(conversation, "hello " * 1000)  # two parts
     agents.drain(conversation)
+    agents.press_claim(conversation)
+    agents.drain(conversation)
     with tenancy.tenant_context(conversation.tenant):
         services.conversation_close(conversation=conversation)
     agents.drain(conversation)
     methods = [method for method, _, _ in seen]
-    assert {"createForumTopic", "sendMessage", "pinChatMessage", "editForumTopic", "closeForumTopic"} <= set(methods)
+    assert {
+        "createForumTopic",
+        "sendMessage",
+        "pinChatMessage",
+        "answerCallbackQuery",
+        "editForumTopic",
+        "editMessageText",
+        "closeForumTopic",
+    } <= set(methods)
     assert methods.count("sendMessage") == 3
     assert all(not in_atomic and status == pq.TransactionStatus.IDLE for _, in_atomic, status in seen), seen
