@@ -1,7 +1,7 @@
 """The default tenant wired to a running fake Bot API, as v1 deployments configure it."""
 
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 
 from chatorical import tenancy
 from chatorical.testing import forget_send_budgets
@@ -56,7 +56,9 @@ class Agents:
         )
 
     def process_updates(self) -> int:
-        with tenancy.tenant_context(self.tenant):
+        # The test's transaction never commits: run what the worker defers to its commit
+        # (the answer to a Claim) as the worker's own commit would.
+        with tenancy.tenant_context(self.tenant), TestCase.captureOnCommitCallbacks(execute=True):
             return process_pending_updates(self.tenant)
 
     def say(self, conversation, text: str, user: dict = AGENT):
