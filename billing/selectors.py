@@ -13,9 +13,13 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import BillingEvent, Plan, Subscription, UsageCounter
+from chatorical import tenancy
 from tenants.models import Membership, Tenant
 
 logger = logging.getLogger(__name__)
+
+# Where a downgrade lands (the plans come from a migration).
+FREE_PLAN = "free"
 
 Metric = UsageCounter.Metric
 
@@ -232,3 +236,13 @@ def billing_warnings_current(*, tenant: Tenant) -> list[BillingEvent]:
             kind__in=[BillingEvent.Kind.SOFT_LIMIT, BillingEvent.Kind.HARD_LIMIT], period_start=period.start
         )
     )
+
+
+def subscriptions_due_for_downgrade(*, now: datetime) -> list[Subscription]:
+    """Every tenant's paid subscription whose cancelled period ended or whose grace ran out."""
+    with tenancy.cross_tenant("downgrades due are found across every tenant's subscription"):
+        subscriptions = Subscription.objects.select_related("tenant").exclude(tenant__plan=FREE_PLAN)
+        return list(
+            subscriptions.filter(downgrade_at__lte=now)
+            | subscriptions.filter(grace_until__lte=now, downgrade_at__isnull=True)
+        )

@@ -10,7 +10,7 @@ from django.utils import timezone
 from billing import selectors
 from billing.delivery import billing_warnings_deliver_soon
 from billing.models import BillingEvent, Plan, StripeEvent, Subscription, UsageCounter
-from billing.selectors import LimitState, LimitUsage, Period
+from billing.selectors import FREE_PLAN, LimitState, LimitUsage, Period
 from chatorical import tenancy
 from chatorical.audit_trail import audit_record
 from chatorical.errors import Invalid
@@ -23,7 +23,6 @@ Source = BillingEvent.Source
 
 # The outbox event of a warning to the tenant's support group (billing/handlers.py).
 PLAN_USAGE_WARNING = "PlanUsageWarning"
-FREE_PLAN = "free"
 
 
 @transaction.atomic
@@ -330,6 +329,16 @@ def _invoice_apply(*, subscription: Subscription, event: dict, obj: dict) -> boo
 
 def _event(tenant: Tenant, kind: str, actor: str, detail: str) -> None:
     BillingEvent.objects.create(tenant=tenant, kind=kind, source=Source.STRIPE, actor=actor, detail=detail)
+
+
+def subscription_downgrades_apply() -> int:
+    """Moves to free the tenants whose cancelled period ended or whose grace ran out."""
+    now = timezone.now()
+    moved = 0
+    for subscription in selectors.subscriptions_due_for_downgrade(now=now):
+        with tenancy.tenant_context(subscription.tenant):
+            moved += subscription_downgrade_if_due(subscription=subscription, now=now)
+    return moved
 
 
 def subscription_downgrade_if_due(*, subscription: Subscription, now: datetime | None = None) -> bool:

@@ -1,5 +1,6 @@
+from chatorical import tenancy
 from conversations.models import Conversation
-from telegram_bridge.models import TelegramTopic
+from telegram_bridge.models import TelegramTopic, TelegramUpdate
 
 
 def topic_get(*, conversation: Conversation) -> TelegramTopic | None:
@@ -10,3 +11,11 @@ def topic_get(*, conversation: Conversation) -> TelegramTopic | None:
 def conversation_in_topic(*, chat_id: int, thread_id: int | None) -> Conversation | None:
     topic = TelegramTopic.objects.filter(chat_id=chat_id, thread_id=thread_id).select_related("conversation").first()
     return topic.conversation if topic else None
+
+
+def tenants_with_pending_updates() -> set[int]:
+    """The tenants that have stored updates not processed yet (for the sweep)."""
+    with tenancy.cross_tenant("sweep finds unprocessed updates of every tenant"):
+        return set(
+            TelegramUpdate.objects.filter(processed_at__isnull=True).order_by().values_list("tenant_id", flat=True)
+        )

@@ -1,10 +1,14 @@
-"""What agents do in the support group: claim, reply, note, close."""
+"""What agents do in the support group (claim, reply, note, close), and the queue of stored
+webhook updates that brings it, one tenant's updates in the order they arrived."""
 
 import logging
 
 from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
 from prometheus_client import Counter
 
+from chatorical import tracing
 from chatorical.actors import acting_as, telegram_agent_actor
 from chatorical.errors import ApiError
 from conversations import services
@@ -12,10 +16,12 @@ from conversations.models import Conversation, Message
 from conversations.outbox import RetryLater
 from telegram_bridge import client as tg
 from telegram_bridge.bridge import Bridge
+from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.selectors import conversation_in_topic
 from telegram_bridge.services import agent_hint_add
 from telegram_bridge.topics import CLAIM_PREFIX
 from templates_i18n.selectors import template_text
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -157,3 +163,37 @@ def _on_agent_text(conversation: Conversation, user: dict, text: str, telegram_m
             )
         except ApiError as refusal:
             agent_hint_add(conversation=conversation, text=refusal.message)
+
+
+# --- the queue of stored updates, one tenant's in the order they arrived ----------------
+
+
+def _oldest_locked() -> TelegramUpdate | None:
+    # Only the oldest unprocessed update is ever taken, so two workers never reorder
+    # an agent's messages: the second finds it locked and leaves.
+    oldest = TelegramUpdate.objects.filter(processed_at__isnull=True).aggregate(oldest=Min("id"))["oldest"]
+    if oldest is None:
+        return None
+    return (
+        TelegramUpdate.objects.select_for_update(skip_locked=True).filter(pk=oldest, processed_at__isnull=True).first()
+    )
+
+
+def process_pending_updates(tenant: Tenant) -> int:
+    bridge = Bridge.for_tenant(tenant)
+    processed = 0
+    while True:
+        with transaction.atomic():
+            update = _oldest_locked()
+            if update is None:
+                return processed
+            if bridge is not None:
+                try:
+                    with tracing.span("telegram update", parent=update.traceparent), transaction.atomic():
+                        update_process(bridge=bridge, update=update.payload)
+                except Exception:
+                    # A poison update is logged and passed over, never retried forever.
+                    logger.exception("telegram update %s could not be processed", update.update_id)
+            update.processed_at = timezone.now()
+            update.save(update_fields=["processed_at"])
+            processed += 1

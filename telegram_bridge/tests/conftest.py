@@ -7,9 +7,9 @@ from chatorical import tenancy
 from chatorical.testing import forget_send_budgets
 from conversations.outbox import drain_conversation
 from telegram_bridge.models import TelegramTopic
-from telegram_bridge.tasks import process_pending_updates
 from telegram_bridge.testing.fake_bot_api import FakeBotApi
 from telegram_bridge.testing.fixtures import DEFAULT_BOT_ID, DEFAULT_BOT_TOKEN, DEFAULT_CHAT_ID, fake_bot_api  # noqa: F401
+from telegram_bridge.updates import process_pending_updates
 
 HEADER_SECRET = "header-secret-for-tests-0123456789abcdef"
 WEBHOOK_SECRET = "path-secret-for-tests-0123456789abcdef"
