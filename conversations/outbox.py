@@ -195,13 +195,7 @@ def _wake_flags_set(conversation_ids: list) -> list:
     On Redis, in one round trip for the whole batch."""
     if not hasattr(cache, "client"):  # the in-process cache of an embedded run
         return [c for c in conversation_ids if cache.add(wake_flag(c), 1, timeout=WAKE_FLAG_SECONDS)]
-    client = cache.client.get_client(write=True)
-    if len(conversation_ids) == 1:
-        # The usual batch of a busy process holds one conversation: a pipeline's set-up
-        # would cost more CPU than the one command.
-        was_set = client.set(cache.make_key(wake_flag(conversation_ids[0])), 1, nx=True, ex=WAKE_FLAG_SECONDS)
-        return list(conversation_ids) if was_set else []
-    pipeline = client.pipeline(transaction=False)
+    pipeline = cache.client.get_client(write=True).pipeline(transaction=False)
     for conversation_id in conversation_ids:
         pipeline.set(cache.make_key(wake_flag(conversation_id)), 1, nx=True, ex=WAKE_FLAG_SECONDS)
     return [c for c, was_set in zip(conversation_ids, pipeline.execute(), strict=True) if was_set]

@@ -181,12 +181,7 @@ def _messages_store(messages: list[NewMessage]) -> list[Message | None]:
         # of them. A parameter psycopg cannot send fails after the statements before it
         # went, and outside a transaction those commit: clean_message_text refuses NUL.
         raw = cursor.cursor
-        if len(params) == 1:
-            # Most batches of a process under moderate load hold one message: a pipeline's
-            # set-up and sync would cost more CPU than the one statement.
-            raw.execute(sql, params[0])
-        else:
-            raw.executemany(sql, params, returning=True)
+        raw.executemany(sql, params, returning=True)
         for index in order:
             row = raw.fetchone()
             if row is not None:
