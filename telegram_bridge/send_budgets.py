@@ -25,10 +25,6 @@ def _group_budget(bot_id: str, chat_id: int) -> str:
     return f"tg:group:{bot_id}:{chat_id}"
 
 
-def _queue_key(bot_id: str, chat_id: int) -> str:
-    return f"tg:queue:{bot_id}:{chat_id}"
-
-
 def _pause_key(bot_id: str, chat_id: int) -> str:
     return f"tg:pause:{bot_id}:{chat_id}"
 
@@ -54,40 +50,22 @@ def reserve_post(*, bot_id: str, chat_id: int) -> float:
     return ratelimit.reserve(
         budgets=[
             ratelimit.Budget(name=f"tg:bot:{bot_id}", burst=BOT_BURST, interval_seconds=1 / (per_second - BOT_BURST)),
-            ratelimit.Budget(
-                name=_group_budget(bot_id, chat_id), burst=GROUP_BURST, interval_seconds=_group_interval()
-            ),
+            _group_budget_spec(bot_id, chat_id),
         ]
     )
 
 
-def _group_interval() -> float:
-    return 60 / (settings.TELEGRAM_GROUP_POSTS_PER_MINUTE - GROUP_BURST)
-
-
-# The group's queue holds the time of its last waiter's slot: a new waiter takes the slot
-# one interval after it, or the first free one (now + wait) if the queue has emptied.
-_QUEUE_SCRIPT = """
-local now, wait, interval = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local slot = now + wait
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-if last + interval > slot then slot = last + interval end
-redis.call('SET', KEYS[1], tostring(slot), 'PX', math.ceil((slot - now + interval) * 1000))
-return tostring(slot - now)
-"""
+def _group_budget_spec(bot_id: str, chat_id: int) -> ratelimit.Budget:
+    per_minute = settings.TELEGRAM_GROUP_POSTS_PER_MINUTE
+    return ratelimit.Budget(
+        name=_group_budget(bot_id, chat_id), burst=GROUP_BURST, interval_seconds=60 / (per_minute - GROUP_BURST)
+    )
 
 
 def queue_wait(*, bot_id: str, chat_id: int, wait: float) -> float:
-    """How long a conversation that reserve_post turned away waits: `wait` for the first in
-    the group's queue, one steady interval more for each waiter before it. A wait within
-    the bot's budget (under a second) is not queued."""
-    if wait < 1 or not settings.RATE_LIMIT_REDIS_URL or not hasattr(cache, "client"):
+    """How long a conversation that reserve_post turned away waits: the group's waiters
+    take its coming slots in turn (ratelimit.queue_turn). A wait within the bot's budget
+    (under a second) is not queued."""
+    if wait < 1:
         return wait
-    try:
-        client = cache.client.get_client(write=True)
-        queued = client.eval(
-            _QUEUE_SCRIPT, 1, cache.make_key(_queue_key(bot_id, chat_id)), time.time(), wait, _group_interval()
-        )
-    except Exception:
-        return wait  # the queue is an optimisation: the budget still holds the posts back
-    return float(queued)
+    return ratelimit.queue_turn(budget=_group_budget_spec(bot_id, chat_id), wait=wait)

@@ -9,7 +9,7 @@ policy.py holds the limits and their defaults, limits.py the checks, sockets.py 
 sockets, budgets.py the send budgets, redis_state.py the clients and the outage they share.
 """
 
-from chatorical.ratelimit.budgets import BUDGET_UNAVAILABLE_WAIT_SECONDS, Budget, hold, reserve
+from chatorical.ratelimit.budgets import BUDGET_UNAVAILABLE_WAIT_SECONDS, Budget, hold, queue_turn, reserve
 from chatorical.ratelimit.limits import Decision, check, check_async, enforce, probe
 from chatorical.ratelimit.policy import ABUSE_LEVEL, LIMITS, Limit, Rate, rate_for, validate_rate_limits
 from chatorical.ratelimit.sockets import socket_slot_give_back, socket_slot_take
@@ -27,6 +27,7 @@ __all__ = [
     "enforce",
     "hold",
     "probe",
+    "queue_turn",
     "rate_for",
     "reserve",
     "socket_slot_give_back",

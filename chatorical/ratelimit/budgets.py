@@ -106,6 +106,33 @@ def reserve(*, budgets: list[Budget]) -> float:
     return 0.0 if allowed else retry_after_ms / 1000
 
 
+# A budget's waiters: the key holds the time (ms of Redis' clock) of the last waiter's turn;
+# a new waiter's turn is one interval after it, or the first free moment (now + wait) when
+# the queue has emptied. Returns ms until the new waiter's turn.
+QUEUE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local wait, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local turn = math.max(now + wait, (tonumber(redis.call('GET', KEYS[1])) or 0) + interval)
+redis.call('SET', KEYS[1], string.format('%.3f', turn), 'PX', math.ceil(turn - now + interval))
+return math.ceil(turn - now)
+"""
+
+
+def queue_turn(*, budget: Budget, wait: float) -> float:
+    """Seconds until the turn of a caller that reserve() turned away with `wait`: the first
+    waiter of `budget` waits `wait`, each one queued behind it one interval more, so the
+    waiters do not all come back at once to find one call's room."""
+    if not settings.RATE_LIMIT_REDIS_URL:
+        return wait
+    script = redis_state.sync_script(settings.RATE_LIMIT_REDIS_URL, QUEUE_SCRIPT)
+    try:
+        turn_ms = script(keys=[f"{_budget_key(budget.name)}:queue"], args=[wait * 1000, budget.interval_seconds * 1000])
+    except redis.RedisError:
+        return wait  # the queue only spreads the waiters: the budget still holds the calls back
+    return turn_ms / 1000
+
+
 def hold(*, budget: str, seconds: float) -> None:
     """Closes `budget` for `seconds` (the other side asked us to wait): reserve() refuses
     it until then, without taking from any budget."""

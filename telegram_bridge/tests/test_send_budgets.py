@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from chatorical import ratelimit
 from chatorical.testing import forget_send_budgets
 from telegram_bridge import send_budgets
@@ -53,3 +55,16 @@ def test_after_redis_comes_back_empty_the_budgets_start_spent(telegram, settings
 def test_a_budget_whose_redis_does_not_answer_holds_the_send(telegram, settings):
     settings.RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/3"
     assert send_budgets.reserve_post(bot_id="1", chat_id=-100) == ratelimit.BUDGET_UNAVAILABLE_WAIT_SECONDS
+
+
+def test_conversations_turned_away_by_a_group_take_its_coming_slots_in_turn(telegram, settings):
+    """A hundred conversations that find the group's budget spent must not all come back
+    at the same moment to find room for one post: each waits one interval more."""
+    settings.TELEGRAM_GROUP_POSTS_PER_MINUTE = 19  # then one post every 60/17 s
+    interval = 60 / 17
+    waits = [send_budgets.queue_wait(bot_id="1", chat_id=-100, wait=2.0) for _ in range(3)]
+    assert 1.9 < waits[0] <= 2.0
+    assert waits[1] - waits[0] == pytest.approx(interval, abs=0.05)
+    assert waits[2] - waits[1] == pytest.approx(interval, abs=0.05)
+    assert 1.9 < send_budgets.queue_wait(bot_id="1", chat_id=-200, wait=2.0) <= 2.0, "another group has its own"
+    assert send_budgets.queue_wait(bot_id="1", chat_id=-100, wait=0.5) == 0.5, "the bot's budget is not queued"
