@@ -41,6 +41,17 @@ class QuietConsumer(Consumer):
         conn.ensure_connection = functools.partial(conn.ensure_connection, **BROKER_RETRY_SECONDS)
         return super().ensure_connected(conn)
 
+    def on_connection_error_after_connected(self, exc):
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError as error:
+            # When Redis goes away as a task is acknowledged, kombu's Redis channel, closing,
+            # restores the unacknowledged message through a connection that collect() has
+            # already emptied ("'NoneType' object has no attribute 'hostname'"), and that
+            # ended the worker. The closed connection is dropped all the same; the message,
+            # its task done, is lost with the Redis that held it.
+            logger.warning("broker connection closed without restoring unacknowledged messages (%s)", error)
+
 
 class BrokerConnectionWatch(bootsteps.StartStopStep):
     """Counts the broker connection's losses and returns: the consumer stops its steps

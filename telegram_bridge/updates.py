@@ -4,7 +4,7 @@ webhook updates that brings it, one tenant's updates in the order they arrived."
 import logging
 
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Subquery
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -37,6 +37,8 @@ def agent_display_name(user: dict) -> str:
 
 
 def update_process(*, bridge: Bridge, update: dict) -> None:
+    """Acts on one update, inside the transaction (and savepoint) that marks it processed:
+    what it writes commits with that mark, or not at all."""
     # What an agent does from Telegram (claims, closes) is audited as that agent.
     user = (update.get("callback_query") or update.get("message") or {}).get("from")
     user = user if isinstance(user, dict) else {}
@@ -97,10 +99,9 @@ def _on_callback(bridge: Bridge, query: dict) -> None:
     conversation = _conversation_in_topic(bridge, message)
     answer = None
     if data.startswith(CLAIM_PREFIX) and conversation and conversation.id.hex == data[len(CLAIM_PREFIX) :]:
-        with transaction.atomic():
-            answer = _claim(conversation, query["from"]) or template_text(
-                tenant_id=conversation.tenant_id, key="claimed_answer"
-            )
+        answer = _claim(conversation, query["from"]) or template_text(
+            tenant_id=conversation.tenant_id, key="claimed_answer"
+        )
     # After the commit: the worker holds the update's row (and the claim the conversation's)
     # until then, and no lock is held across a Bot API call.
     transaction.on_commit(lambda: _callback_answer(bridge, query_id=query["id"], text=answer))
@@ -123,11 +124,10 @@ def _on_message(bridge: Bridge, message: dict) -> None:
         if not any(key.startswith("forum_topic_") for key in message) and "new_chat_members" not in message:
             _hint(conversation, "hint_text_only")
         return
-    with transaction.atomic():
-        if text.startswith("/"):
-            _on_command(conversation, user, text)
-        else:
-            _on_agent_text(conversation, user, text, message["message_id"])
+    if text.startswith("/"):
+        _on_command(conversation, user, text)
+    else:
+        _on_agent_text(conversation, user, text, message["message_id"])
 
 
 def _on_command(conversation: Conversation, user: dict, text: str) -> None:
@@ -169,20 +169,30 @@ def _on_agent_text(conversation: Conversation, user: dict, text: str, telegram_m
 
 
 def _oldest_locked() -> TelegramUpdate | None:
-    # Only the oldest unprocessed update is ever taken, so two workers never reorder
-    # an agent's messages: the second finds it locked and leaves.
-    oldest = TelegramUpdate.objects.filter(processed_at__isnull=True).aggregate(oldest=Min("id"))["oldest"]
-    if oldest is None:
-        return None
+    # Only the oldest unprocessed update is ever taken, so two processes never reorder an
+    # agent's messages: the second finds it locked and leaves. One round trip.
+    oldest = TelegramUpdate.objects.filter(processed_at__isnull=True).order_by("id").values("id")[:1]
     return (
-        TelegramUpdate.objects.select_for_update(skip_locked=True).filter(pk=oldest, processed_at__isnull=True).first()
+        TelegramUpdate.objects.select_for_update(skip_locked=True)
+        .filter(pk=Subquery(oldest), processed_at__isnull=True)
+        .first()
     )
 
 
-def process_pending_updates(tenant: Tenant) -> int:
+def _pending() -> bool:
+    return TelegramUpdate.objects.filter(processed_at__isnull=True).exists()
+
+
+def process_pending_updates(tenant: Tenant, *, limit: int | None = None) -> int:
+    """Processes the tenant's stored updates, oldest first, until none is left, another
+    process holds the oldest (it goes on with the rest), or `limit` are processed."""
     bridge = Bridge.for_tenant(tenant)
     processed = 0
-    while True:
+    while limit is None or processed < limit:
+        # The caller knows of one: the first take goes straight for it. After that, a look
+        # without a transaction (one round trip, not three) ends the loop when none is left.
+        if processed and not _pending():
+            return processed
         with transaction.atomic():
             update = _oldest_locked()
             if update is None:
@@ -197,3 +207,4 @@ def process_pending_updates(tenant: Tenant) -> int:
             update.processed_at = timezone.now()
             update.save(update_fields=["processed_at"])
             processed += 1
+    return processed

@@ -8,9 +8,9 @@ wrong, and costs the client's IP one try of the `webhook_guess` limit; once that
 refuses, the IP waits out its block even with a right guess, and each try meanwhile
 lengthens the block (the limiter's penalty).
 
-Accepted updates are answered fast and the work deferred: an update is stored once (the
-seen-set) and processed by a worker. Anything unparsable is acknowledged so Telegram does
-not retry it.
+An accepted update is stored once (the seen-set), then processed in the same request, in
+the order updates arrived; a worker takes what a request leaves. Anything unparsable is
+acknowledged so Telegram does not retry it, and so is an update whose processing failed.
 """
 
 import hmac
@@ -32,11 +32,15 @@ from chatorical.middleware import default_tenant_view
 from telegram_bridge import metrics
 from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.tasks import telegram_updates_process
+from telegram_bridge.updates import process_pending_updates
 from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret, tenant_get_default
 
 logger = logging.getLogger(__name__)
 
 OK = {"ok": True}
+# Updates one webhook request processes at most before it hands the rest to a worker: under
+# a flood Telegram's requests are answered at once, and the backlog keeps its order.
+WEBHOOK_UPDATES_MAX = 20
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -109,11 +113,28 @@ def _receive(request, tenant, *, header_required: bool):
             TelegramUpdate.objects.create(
                 tenant=tenant, update_id=update_id, payload=update, traceparent=tracing.traceparent()
             )
-            # Robust: with the broker away the update is still stored, and the sweep takes it.
-            transaction.on_commit(lambda: telegram_updates_process.delay(tenant_id=tenant.id), robust=True)
     except IntegrityError:
         logger.info("telegram update %s seen before; ignored", update_id)
+        return JsonResponse(OK)
+    _process_stored(tenant)
     return JsonResponse(OK)
+
+
+def _process_stored(tenant) -> None:
+    """Processes the stored update now, with any still waiting before it: an agent's answer
+    reaches the widget without a hop through the worker's queue, where it would wait behind
+    the conversations' drains. What this request leaves (a flood's surplus, or a failure)
+    goes to a worker; an update stored but never processed (a crash just now) to the sweep."""
+    try:
+        if process_pending_updates(tenant, limit=WEBHOOK_UPDATES_MAX) < WEBHOOK_UPDATES_MAX:
+            return
+    except Exception:
+        logger.exception("telegram updates of tenant %s left to the worker", tenant.slug)
+    try:
+        telegram_updates_process.delay(tenant_id=tenant.id)
+    except Exception:
+        # The update is stored: the sweep takes it once the broker is back.
+        logger.exception("could not queue the telegram updates of tenant %s", tenant.slug)
 
 
 def _answer(request, tenant_slug: str, receive) -> JsonResponse:

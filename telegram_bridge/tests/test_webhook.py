@@ -1,4 +1,8 @@
+import contextlib
+
+import psycopg
 import pytest
+from django.db import connection
 
 from chatorical import tenancy
 from conversations.models import Message
@@ -95,8 +99,8 @@ def test_updates_from_elsewhere_are_ignored(client, agents):
     )
     for update in (in_general, other_chat, from_bot):
         assert agents.send_update(update).json() == {"ok": True}
-    assert agents.process_updates() == 3
     with tenancy.tenant_context(agents.tenant):
+        assert not TelegramUpdate.objects.filter(processed_at__isnull=True).exists()
         assert not Message.objects.filter(direction="OUTBOUND").exists()
 
 
@@ -113,3 +117,121 @@ def test_a_webhook_flood_is_answered_429_with_retry_after(agents, default_tenant
     assert refused.json()["error"]["code"] == "rate_limited"
     assert int(refused["Retry-After"]) >= 1
     assert stored_updates(agents.tenant) == 3
+
+
+def pending_updates(tenant) -> list[int]:
+    with tenancy.tenant_context(tenant):
+        return list(
+            TelegramUpdate.objects.filter(processed_at__isnull=True).order_by("id").values_list("update_id", flat=True)
+        )
+
+
+def claimed_conversation(client, agents):
+    conversation = start(client, name="Ada")
+    agents.drain(conversation)
+    agents.press_claim(conversation)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def store_unprocessed(tenant, update: dict) -> None:
+    """An update stored by a webhook request that died before it processed it."""
+    with tenancy.tenant_context(tenant):
+        TelegramUpdate.objects.create(tenant=tenant, update_id=update["update_id"], payload=update)
+
+
+def outbound_texts(tenant) -> list[str]:
+    with tenancy.tenant_context(tenant):
+        return list(Message.objects.filter(direction="OUTBOUND").order_by("id").values_list("text", flat=True))
+
+
+def test_the_webhook_processes_the_update_it_stored(client, agents):
+    conversation = claimed_conversation(client, agents)
+    update = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "on it", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
+    assert agents.send_update(update).json() == {"ok": True}
+    # Answered with the message stored: no worker took part.
+    assert outbound_texts(agents.tenant) == ["on it"]
+    assert pending_updates(agents.tenant) == []
+
+
+def test_updates_left_waiting_go_first_in_the_order_they_came(client, agents):
+    conversation = claimed_conversation(client, agents)
+    thread_id = topic_of(conversation).thread_id
+    first = agents.fake.add_user_message(DEFAULT_CHAT_ID, "first", thread_id=thread_id, user=AGENT)
+    second = agents.fake.add_user_message(DEFAULT_CHAT_ID, "second", thread_id=thread_id, user=AGENT)
+    store_unprocessed(agents.tenant, first)
+    assert agents.send_update(second).json() == {"ok": True}
+    assert outbound_texts(agents.tenant) == ["first", "second"]
+    assert pending_updates(agents.tenant) == []
+
+
+def test_a_backlog_past_the_request_limit_is_left_to_the_worker(client, agents, monkeypatch):
+    from telegram_bridge.api import webhook
+
+    monkeypatch.setattr(webhook, "WEBHOOK_UPDATES_MAX", 3)
+    conversation = claimed_conversation(client, agents)
+    thread_id = topic_of(conversation).thread_id
+    backlog = [
+        agents.fake.add_user_message(DEFAULT_CHAT_ID, f"m{n}", thread_id=thread_id, user=AGENT) for n in range(5)
+    ]
+    for update in backlog[:4]:
+        store_unprocessed(agents.tenant, update)
+    assert agents.send_update(backlog[4]).json() == {"ok": True}
+    # The request stopped after three, oldest first; the worker takes the rest in order.
+    assert outbound_texts(agents.tenant) == ["m0", "m1", "m2"]
+    assert pending_updates(agents.tenant) == [backlog[3]["update_id"], backlog[4]["update_id"]]
+    assert agents.process_updates() == 2
+    assert outbound_texts(agents.tenant) == ["m0", "m1", "m2", "m3", "m4"]
+
+
+@contextlib.contextmanager
+def locked_elsewhere(tenant, update_id: int):
+    """Another process's transaction holding a stored update, as a worker processing it does."""
+    db = connection.settings_dict
+    dsn = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
+    with psycopg.connect(dsn) as other:
+        locked = other.execute(
+            f"SELECT id FROM {TelegramUpdate._meta.db_table} WHERE tenant_id = %s AND update_id = %s FOR UPDATE",
+            (tenant.id, update_id),
+        ).fetchone()
+        assert locked is not None
+        yield
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_held_by_another_process_is_left_to_it(client, agents):
+    """While another process holds the oldest update, a webhook stores its own and answers:
+    that process goes on with the next one, so the two never reorder an agent's messages."""
+    conversation = claimed_conversation(client, agents)
+    thread_id = topic_of(conversation).thread_id
+    held = agents.fake.add_user_message(DEFAULT_CHAT_ID, "held", thread_id=thread_id, user=AGENT)
+    later = agents.fake.add_user_message(DEFAULT_CHAT_ID, "later", thread_id=thread_id, user=AGENT)
+    store_unprocessed(agents.tenant, held)
+    with locked_elsewhere(agents.tenant, held["update_id"]):
+        assert agents.send_update(later).json() == {"ok": True}
+        assert outbound_texts(agents.tenant) == []
+    assert agents.process_updates() == 2
+    assert outbound_texts(agents.tenant) == ["held", "later"]
+
+
+def test_a_failure_while_processing_still_answers_ok_and_keeps_the_update(client, agents, monkeypatch):
+    from django.db import DatabaseError
+
+    from telegram_bridge import updates
+
+    conversation = claimed_conversation(client, agents)
+    update = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "kept", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
+
+    def database_away():
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(updates, "_oldest_locked", database_away)
+    assert agents.send_update(update).json() == {"ok": True}
+    assert pending_updates(agents.tenant) == [update["update_id"]]
+    monkeypatch.undo()
+    assert agents.process_updates() == 1
+    assert outbound_texts(agents.tenant) == ["kept"]
