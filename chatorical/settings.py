@@ -138,6 +138,9 @@ if _database_url:
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": 10}
     }
+    # The pool checks each connection it hands out (one round trip): after a PostgreSQL
+    # restart the pooled connections are dead, and each would otherwise fail a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif IS_PROD:
     DATABASES = {}
 else:

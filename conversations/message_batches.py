@@ -1,37 +1,35 @@
 """The sockets' messages of one process, stored in batches.
 
-Each message from a socket costs a hop to a database thread, a statement and a Redis round
-trip to wake the outbox worker. Under load many arrive within a few milliseconds: those
-that wait while earlier batches are stored go together into one messages_add call, one
-pipelined database round trip and one Redis pipeline (chatorical/batcher.py).
+Each message from a socket costs a statement and a Redis round trip to wake the outbox
+worker. Under load many arrive within a few milliseconds: those that wait while earlier
+batches are stored go together into one socket_messages_add call, one pipelined database
+round trip and one Redis pipeline (chatorical/batcher.py).
 """
 
-from channels.db import database_sync_to_async
-
-from chatorical import tenancy
 from chatorical.batcher import Batcher, per_event_loop
 from conversations import services
 from conversations.errors import ConversationClosed
 from conversations.models import Message
 
 MESSAGE_BATCH_MAX = 100
-# Each batch in flight holds a database thread and a pooled connection. More than one,
-# so a batch that waits on a conversation's row lock (the worker holds it while it opens
-# the conversation's topic) does not hold up every socket of the process.
+# Each batch in flight holds a connection of the loop's pool (chatorical/async_db.py).
+# More than one, so a batch that waits on a conversation's row lock does not hold up every
+# socket of the process.
 MESSAGE_BATCHES_IN_FLIGHT = 4
 
 
-def _store(items: list[tuple]) -> list:
-    """Stores each tenant's messages with one messages_add, acting for that tenant. Each
-    tenant's messages commit on their own, so a tenant's failure goes to its callers alone."""
+async def _store(items: list[tuple]) -> list:
+    """Stores each tenant's messages with one socket_messages_add. Each tenant's messages
+    commit on their own, so a tenant's failure goes to its callers alone."""
     results: list = [None] * len(items)
     by_tenant: dict[int, list[int]] = {}
     for index, (tenant, _) in enumerate(items):
         by_tenant.setdefault(tenant.id, []).append(index)
     for indexes in by_tenant.values():
         try:
-            with tenancy.tenant_context(items[indexes[0]][0]):
-                stored = services.messages_add(messages=[items[index][1] for index in indexes], fan_out=False)
+            stored = await services.socket_messages_add(
+                tenant=items[indexes[0]][0], messages=[items[index][1] for index in indexes]
+            )
         except Exception as error:
             stored = [error] * len(indexes)
         for index, message in zip(indexes, stored, strict=True):
@@ -39,13 +37,7 @@ def _store(items: list[tuple]) -> list:
     return results
 
 
-_batcher = per_event_loop(
-    lambda: Batcher(
-        database_sync_to_async(_store, thread_sensitive=False),
-        max_batch=MESSAGE_BATCH_MAX,
-        max_in_flight=MESSAGE_BATCHES_IN_FLIGHT,
-    )
-)
+_batcher = per_event_loop(lambda: Batcher(_store, max_batch=MESSAGE_BATCH_MAX, max_in_flight=MESSAGE_BATCHES_IN_FLIGHT))
 
 
 async def message_add(*, tenant, message: services.NewMessage) -> Message:

@@ -23,13 +23,16 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import timedelta
 
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from chatorical import tenancy, tracing
+from chatorical import redis_urls, tenancy, tracing
+from chatorical.batcher import per_event_loop
 from chatorical.celery import app as celery_app
 from chatorical.metrics import tenant_label
 from conversations.metrics import OUTBOX_EVENTS
@@ -146,6 +149,40 @@ def wake_on_commit(*, tenant_id: int, conversation_ids) -> None:
         transaction.on_commit(lambda: _wake_workers(tenant_id, conversation_ids))
 
 
+async def wake(*, tenant_id: int, conversation_ids) -> None:
+    """_wake_workers for a caller on an event loop whose statement has already committed
+    (the sockets' messages): the flags are set from the loop, and only a drain to queue
+    goes to a thread, as Celery's client blocks."""
+    conversation_ids = list(conversation_ids)
+    if not conversation_ids:
+        return
+    if not hasattr(cache, "client"):  # the in-process cache, and tasks, of an embedded run
+        await sync_to_async(_wake_workers, thread_sensitive=False)(tenant_id, conversation_ids)
+        return
+    try:
+        async with _loop_cache_redis().pipeline(transaction=False) as pipeline:
+            for conversation_id in conversation_ids:
+                pipeline.set(cache.make_key(wake_flag(conversation_id)), 1, nx=True, ex=WAKE_FLAG_SECONDS)
+            flags = await pipeline.execute()
+    except Exception:
+        logger.exception("could not wake a worker for conversations %s", conversation_ids)
+        return
+    flagged = [c for c, was_set in zip(conversation_ids, flags, strict=True) if was_set]
+    if flagged:
+        await sync_to_async(_drains_queue, thread_sensitive=False)(tenant_id, flagged)
+
+
+# The cache's Redis, for wake: a client of each event loop's own (asyncio connections
+# belong to the loop that made them). The same server, database and key names as the cache.
+_loop_cache_redis = per_event_loop(
+    lambda: aioredis.Redis(
+        connection_pool=redis_urls.async_pool(
+            settings.REDIS_URL, db=settings.REDIS_DB, socket_connect_timeout=2, socket_timeout=2
+        )
+    )
+)
+
+
 def _drain_queue(tenant_id: int, conversation_id, *, countdown: float | None = None) -> None:
     """Queues a drain task, by name: the task module imports this one. Without a broker
     (an embedded run) tasks run in-process, as the task would."""
@@ -170,16 +207,23 @@ def _wake_workers(tenant_id: int, conversation_ids: list) -> None:
     """Queues a drain of each conversation unless one is queued already or the conversation
     is parked: a burst of events costs one task, not one each. The flag expires, and the
     sweep covers a lost task."""
-    flagged = []
     try:
         flagged = _wake_flags_set(conversation_ids)
-        for conversation_id in flagged:
-            _drain_queue(tenant_id, conversation_id)
     except Exception:
         # The events are stored; the sweep delivers them. The write that woke us must not fail.
         logger.exception("could not wake a worker for conversations %s", conversation_ids)
-        if flagged:
-            _wake_flags_clear(flagged)
+        return
+    _drains_queue(tenant_id, flagged)
+
+
+def _drains_queue(tenant_id: int, flagged: list) -> None:
+    """Queues a drain of each conversation whose wake flag was just set."""
+    try:
+        for conversation_id in flagged:
+            _drain_queue(tenant_id, conversation_id)
+    except Exception:
+        logger.exception("could not queue a drain of conversations %s", flagged)
+        _wake_flags_clear(flagged)
 
 
 def _wake_flags_clear(conversation_ids: list) -> None:

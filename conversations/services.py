@@ -3,15 +3,16 @@ and fans the visible part out to the conversation's sockets once it commits."""
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import UTC
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chatorical import tenancy, tracing
+from chatorical import async_db, tenancy, tracing
 from chatorical.audit_trail import audit_record
 from chatorical.validation import text_check
-from conversations import agent_channel, metrics, realtime, selectors
+from conversations import agent_channel, metrics, outbox, realtime, selectors
 from conversations.errors import AlreadyClaimed, ConversationClosed, ConversationNotFound, InvalidName
 from conversations.models import Conversation, Message, OutboxEvent
 from conversations.outbox import event_record, wake_on_commit
@@ -160,34 +161,81 @@ RETURNING id, seq, created_at
 
 def _messages_store(messages: list[NewMessage]) -> list[Message | None]:
     tenant = tenancy.require_tenant()
-    for new in messages:
-        if new.conversation.tenant_id != tenant.id:
-            raise tenancy.TenantMismatch(
-                f"conversation of tenant {new.conversation.tenant_id} written as tenant {tenant.id}"
-            )
     if connection.vendor != "postgresql":
+        _tenant_check(tenant_id=tenant.id, messages=messages)
         return [_message_store_portable(tenant_id=tenant.id, new=new) for new in messages]
-    sql = _MESSAGE_STORE_SQL.format(conversation=Conversation._meta.db_table, message=Message._meta.db_table)
-    # Row locks are taken in one order (by conversation) in every batch, so two processes'
-    # batches cannot deadlock; the sort is stable, so a conversation's messages keep theirs.
-    order = sorted(range(len(messages)), key=lambda index: messages[index].conversation.id)
-    params = [_message_store_params(tenant_id=tenant.id, new=messages[index]) for index in order]
-    stored: list[Message | None] = [None] * len(messages)
+    batch = _StoreBatch(tenant_id=tenant.id, messages=messages)
     # The driver's cursor, bypassing Django's, raises psycopg's errors: wrapped, they are
     # Django's own (DatabaseError), as callers expect when the database is away.
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        # psycopg pipelines executemany: all the statements go in one round trip, and run
-        # in one implicit transaction, so a statement that fails in PostgreSQL stores none
-        # of them. A parameter psycopg cannot send fails after the statements before it
-        # went, and outside a transaction those commit: clean_message_text refuses NUL.
         raw = cursor.cursor
-        raw.executemany(sql, params, returning=True)
-        for index in order:
-            row = raw.fetchone()
-            if row is not None:
-                stored[index] = _message_stored(tenant_id=tenant.id, new=messages[index], row=row)
+        raw.executemany(batch.sql, batch.params, returning=True)
+        rows = []
+        for _ in batch.params:
+            rows.append(raw.fetchone())
             raw.nextset()
+    return batch.stored(rows)
+
+
+async def socket_messages_add(*, tenant, messages: list[NewMessage]) -> list[Message | None]:
+    """messages_add(fan_out=False) for the socket consumers, run on their event loop: the
+    same statement, on a connection of the loop's own (chatorical/async_db.py) in place of
+    a database thread and Django's pool, then what messages_add runs once it commits."""
+    if not async_db.supported():
+        return await tenancy.run_for_tenant(tenant, messages_add, messages=messages, fan_out=False)
+    messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
+    batch = _StoreBatch(tenant_id=tenant.id, messages=messages)
+    async with async_db.cursor() as cursor:
+        if len(batch.params) == 1:
+            await cursor.execute(batch.sql, batch.params[0])
+            rows = [await cursor.fetchone()]
+        else:
+            await cursor.executemany(batch.sql, batch.params, returning=True)
+            rows = []
+            for _ in batch.params:
+                rows.append(await cursor.fetchone())
+                cursor.nextset()
+    stored = batch.stored(rows)
+    directions = [message.direction for message in stored if message is not None]
+    metrics.messages_stored(tenant_slug=tenant.slug, directions=directions)
+    await outbox.wake(tenant_id=tenant.id, conversation_ids={m.conversation_id for m in stored if m is not None})
     return stored
+
+
+def _tenant_check(*, tenant_id: int, messages: list[NewMessage]) -> None:
+    for new in messages:
+        if new.conversation.tenant_id != tenant_id:
+            raise tenancy.TenantMismatch(
+                f"conversation of tenant {new.conversation.tenant_id} written as tenant {tenant_id}"
+            )
+
+
+class _StoreBatch:
+    """The statement and parameters that store `messages` (_MESSAGE_STORE_SQL each), and
+    the messages made of the rows it returns.
+
+    Row locks are taken in one order (by conversation) in every batch, so two processes'
+    batches cannot deadlock; the sort is stable, so a conversation's messages keep theirs.
+    psycopg pipelines executemany: all the statements go in one round trip, and run in one
+    implicit transaction, so a statement that fails in PostgreSQL stores none of them. A
+    parameter psycopg cannot send fails after the statements before it went, and outside a
+    transaction those commit: clean_message_text refuses NUL."""
+
+    sql = _MESSAGE_STORE_SQL.format(conversation=Conversation._meta.db_table, message=Message._meta.db_table)
+
+    def __init__(self, *, tenant_id: int, messages: list[NewMessage]):
+        _tenant_check(tenant_id=tenant_id, messages=messages)
+        self.tenant_id, self.messages = tenant_id, messages
+        self.order = sorted(range(len(messages)), key=lambda index: messages[index].conversation.id)
+        self.params = [_message_store_params(tenant_id=tenant_id, new=messages[index]) for index in self.order]
+
+    def stored(self, rows: list) -> list[Message | None]:
+        """One result per message, in the caller's order: None where nothing was stored."""
+        stored: list[Message | None] = [None] * len(self.messages)
+        for index, row in zip(self.order, rows, strict=True):
+            if row is not None:
+                stored[index] = _message_stored(tenant_id=self.tenant_id, new=self.messages[index], row=row)
+        return stored
 
 
 def _message_store_params(*, tenant_id: int, new: NewMessage) -> dict:
@@ -215,7 +263,7 @@ def _message_stored(*, tenant_id: int, new: NewMessage, row: tuple) -> Message:
     message = Message(
         id=message_id,
         seq=seq,
-        created_at=created_at,
+        created_at=created_at.astimezone(UTC),  # whatever the session's time zone
         tenant_id=tenant_id,
         conversation=new.conversation,
         **_content(new),

@@ -1,4 +1,5 @@
 import pytest
+from asgiref.sync import async_to_sync
 
 from chatorical import tenancy
 from chatorical.errors import ApiError
@@ -140,7 +141,7 @@ def test_a_socket_batch_reports_a_tenant_s_failure_to_that_tenant_s_callers_alon
     tell the callers of another tenant, whose messages are stored, that theirs failed."""
     with tenancy.tenant_context(default_tenant):
         ours = services.conversation_start(tenant=default_tenant)
-    results = message_batches._store(
+    results = async_to_sync(message_batches._store)(
         [
             (default_tenant, services.NewMessage(conversation=ours, direction="INBOUND", text="stored")),
             (other_tenant, services.NewMessage(conversation=ours, direction="INBOUND", text="not theirs")),
