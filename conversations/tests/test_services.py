@@ -1,5 +1,8 @@
+import threading
+
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import connection
 
 from chatorical import tenancy
 from chatorical.errors import ApiError
@@ -106,6 +109,35 @@ def test_messages_add_stores_a_batch_in_order_and_skips_closed_conversations(in_
     assert not closed.messages.exists()
     assert list(first.messages.order_by("seq").values_list("id", flat=True)) == [stored[1].id, stored[4].id]
     assert not OutboxEvent.objects.filter(kind=Kind.MESSAGE_ADDED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_in_opposite_orders_at_once_neither_deadlock_nor_skip_a_seq(default_tenant):
+    """Each batch locks its conversations by id, whatever order its messages come in."""
+    with tenancy.tenant_context(default_tenant):
+        one, two = (services.conversation_start(tenant=default_tenant) for _ in range(2))
+    failures = []
+
+    def writer(order):
+        try:
+            with tenancy.tenant_context(default_tenant):
+                for n in range(40):
+                    batch = [services.NewMessage(conversation=c, direction="INBOUND", text=f"m{n}") for c in order]
+                    services.messages_add(messages=batch, fan_out=False)
+        except Exception as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(order,)) for order in ([one, two], [two, one])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with tenancy.tenant_context(default_tenant):
+        for conversation in (one, two):
+            assert list(conversation.messages.order_by("seq").values_list("seq", flat=True)) == list(range(1, 81))
 
 
 def test_a_bad_text_refuses_the_whole_batch(in_default_tenant):
