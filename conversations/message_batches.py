@@ -6,6 +6,7 @@ batches are stored go together into one socket_messages_add call, one pipelined 
 round trip and one Redis pipeline (chatorical/batcher.py).
 """
 
+from chatorical import async_db
 from chatorical.batcher import Batcher, per_event_loop
 from conversations import services
 from conversations.errors import ConversationClosed
@@ -15,7 +16,7 @@ MESSAGE_BATCH_MAX = 100
 # Each batch in flight holds a connection of the loop's pool (chatorical/async_db.py).
 # More than one, so a batch that waits on a conversation's row lock does not hold up every
 # socket of the process.
-MESSAGE_BATCHES_IN_FLIGHT = 4
+MESSAGE_BATCHES_IN_FLIGHT = async_db.CONNECTIONS_MAX
 
 
 async def _store(items: list[tuple]) -> list:

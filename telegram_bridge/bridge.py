@@ -3,7 +3,7 @@ and the send budget. One Bridge per tenant and call site; nothing here is cached
 tenants, so one tenant's failing bot cannot slow another's."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.db import transaction
@@ -51,6 +51,9 @@ class Bridge:
     tenant: Tenant
     settings: TelegramSettings
     client: tg.BotClient
+    # support_chat_id, read once per Bridge (a webhook request, a drain): every update
+    # and post asks for it, and a migration this Bridge records resets it.
+    _support_chat_id: int | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def for_tenant(cls, tenant: Tenant) -> "Bridge | None":
@@ -62,11 +65,13 @@ class Bridge:
     @property
     def support_chat_id(self) -> int:
         """The configured group, followed through any supergroup upgrades."""
-        chat_id = self.settings.support_group_id
-        routes = dict(ChatMigration.objects.values_list("from_chat_id", "to_chat_id"))
-        while chat_id in routes:
-            chat_id = routes.pop(chat_id)
-        return chat_id
+        if self._support_chat_id is None:
+            chat_id = self.settings.support_group_id
+            routes = dict(ChatMigration.objects.values_list("from_chat_id", "to_chat_id"))
+            while chat_id in routes:
+                chat_id = routes.pop(chat_id)
+            self._support_chat_id = chat_id
+        return self._support_chat_id
 
     def call(self, method: str, **params):
         """Calls Telegram; follows a chat migration once and turns refusals into retries."""
@@ -112,6 +117,7 @@ class Bridge:
 
     def _record_migration(self, old_chat_id: int, new_chat_id: int) -> None:
         logger.warning("support group %s was upgraded to supergroup %s", old_chat_id, new_chat_id)
+        self._support_chat_id = None
         with transaction.atomic():
             ChatMigration.objects.get_or_create(
                 tenant=self.tenant, from_chat_id=old_chat_id, defaults={"to_chat_id": new_chat_id}
