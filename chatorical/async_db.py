@@ -8,19 +8,22 @@ made with the same settings as Django's connections.
 
 Statements are prepared on the server unless a transaction-mode pooler (PgBouncer) sits in
 between, which would hand a prepared statement's connection to another client. psycopg's
-errors come out as Django's DatabaseError, as callers of the ORM expect; a connection that
-failed is dropped, so the next use connects afresh (after a PostgreSQL restart, say).
+errors come out as Django's (django.db.utils), as callers of the ORM expect. A connection
+is looked at before each use, without a round trip: one the server closed (a restart) is
+replaced then, and one that failed in use is dropped. TCP keepalives find a peer that
+vanished without closing.
 """
 
 import asyncio
 import contextlib
+import select
 import weakref
 from collections.abc import AsyncIterator
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection
-from psycopg.pq import TransactionStatus
+from django.db import connection, utils
+from psycopg.pq import ConnStatus, TransactionStatus
 
 # Enough for the message batches a process runs at once (conversations/message_batches.py).
 CONNECTIONS_MAX = 4
@@ -37,9 +40,22 @@ def _connect_params() -> dict:
     # Django's adapters and cursor class: the raw statements use psycopg's own.
     for django_only in ("context", "cursor_factory", "prepare_threshold", "server_side_binding"):
         params.pop(django_only, None)
-    pooled = settings.DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
+    pooled = settings.DATABASE_POOLER == "pgbouncer-transaction"
     params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
-    return {**params, "autocommit": True, "prepare_threshold": None if pooled else 0}
+    return {**params, **KEEPALIVES, "autocommit": True, "prepare_threshold": None if pooled else 0}
+
+
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+def _usable(conn: psycopg.AsyncConnection) -> bool:
+    """Whether an idle connection still works, as far as its socket tells without a round
+    trip: the server sends an idle connection nothing unasked but its goodbye (a restart,
+    a terminated session) and the end of the stream."""
+    if conn.pgconn.status != ConnStatus.OK:
+        return False
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    return not readable
 
 
 class _LoopConnections:
@@ -54,6 +70,8 @@ class _LoopConnections:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
         async with self._free:
+            while self._idle and not _usable(self._idle[-1]):
+                self._idle.pop().pgconn.finish()
             conn = self._idle.pop() if self._idle else await psycopg.AsyncConnection.connect(**_connect_params())
             try:
                 yield conn
@@ -83,4 +101,13 @@ async def cursor() -> AsyncIterator[psycopg.AsyncCursor]:
         async with connections.connection() as conn, conn.cursor() as cur:
             yield cur
     except psycopg.Error as error:
-        raise DatabaseError(str(error)) from error
+        raise _django_error(error) from error
+
+
+def _django_error(error: psycopg.Error) -> utils.DatabaseError:
+    """Django's class of the same DB-API name (OperationalError, IntegrityError, ...)."""
+    for kind in type(error).__mro__:
+        django_class = getattr(utils, kind.__name__, None)
+        if isinstance(django_class, type) and issubclass(django_class, utils.DatabaseError):
+            return django_class(*error.args)
+    return utils.DatabaseError(*error.args)

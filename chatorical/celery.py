@@ -45,6 +45,8 @@ class QuietConsumer(Consumer):
         try:
             super().on_connection_error_after_connected(exc)
         except AttributeError as error:
+            if self.connection is not None:  # not the closing described below
+                raise
             # When Redis goes away as a task is acknowledged, kombu's Redis channel, closing,
             # restores the unacknowledged message through a connection that collect() has
             # already emptied ("'NoneType' object has no attribute 'hostname'"), and that

@@ -14,6 +14,7 @@ It takes every option of the `daphne` command.
 
 import asyncio
 import functools
+import gc
 import logging
 import time
 
@@ -37,6 +38,13 @@ class GracefulServer(Server):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._ports = []
+
+    def run(self):
+        # Everything loaded so far (Django, the apps, the libraries: some 150,000 objects)
+        # lives as long as the process. Frozen, it is left out of the collector's full
+        # passes, which under load paused the event loop for 60-130 ms every 15-20 s.
+        gc.freeze()
+        super().run()
 
     def create_application(self, protocol, scope):
         """daphne's, with an Inbox as the application's input instead of an asyncio.Queue,

@@ -19,16 +19,21 @@ class InvalidLocale(Invalid):
 
 
 def text_check(text, *, max_chars: int, field: str = "text") -> str:
-    """`text` if it is a non-blank string of at most `max_chars` without NUL; else raises
-    InvalidText naming `field`."""
+    """`text` if it is a non-blank string of at most `max_chars` without NUL, that UTF-8
+    can encode; else raises InvalidText naming `field`."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidText(f"`{field}` must be a non-empty string.", code="empty_text")
     if len(text) > max_chars:
         raise InvalidText(f"`{field}` is longer than {max_chars} characters.", code="text_too_long")
     if "\x00" in text:
-        # PostgreSQL cannot store it, and no one needs it. Refused before anything is
-        # written, as psycopg would only refuse it while sending a batch (messages_add).
+        # PostgreSQL cannot store it, and no one needs it.
         raise InvalidText(f"`{field}` must not contain NUL characters.", code="invalid_text")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" in JSON): psycopg could not send it, and would fail the
+        # whole batch of messages it came in with (conversations/message_batches.py).
+        raise InvalidText(f"`{field}` must be valid Unicode text.", code="invalid_text") from None
     return text
 
 

@@ -118,7 +118,8 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         # Channels' own dispatch first closes stale database connections by a hop to its
         # one sync thread, for every frame and every event: under load that hop serialised
         # all the sockets of a process. This consumer reaches the database only through
-        # database_sync_to_async, which closes them in the thread that uses them.
+        # database_sync_to_async, which closes them in the thread that uses them, and
+        # through the loop's own connections (chatorical/async_db.py), which need no closing.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

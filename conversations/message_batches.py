@@ -2,8 +2,8 @@
 
 Each message from a socket costs a statement and a Redis round trip to wake the outbox
 worker. Under load many arrive within a few milliseconds: those that wait while earlier
-batches are stored go together into one socket_messages_add call, one pipelined database
-round trip and one Redis pipeline (chatorical/batcher.py).
+batches are stored go together into one socket_messages_add call, one statement and one
+Redis pipeline (chatorical/batcher.py).
 """
 
 from chatorical import async_db

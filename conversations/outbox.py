@@ -13,6 +13,7 @@ for room in a send budget parks the conversation in Redis: no row is written, wa
 queue nothing, and one delayed drain comes back when the wait is over.
 """
 
+import functools
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from datetime import timedelta
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -156,13 +157,14 @@ async def wake(*, tenant_id: int, conversation_ids) -> None:
     conversation_ids = list(conversation_ids)
     if not conversation_ids:
         return
-    if not hasattr(cache, "client"):  # the in-process cache, and tasks, of an embedded run
+    keys = _cache_of_the_process()
+    if not hasattr(keys, "client"):  # the in-process cache, and tasks, of an embedded run
         await sync_to_async(_wake_workers, thread_sensitive=False)(tenant_id, conversation_ids)
         return
     try:
         async with _loop_cache_redis().pipeline(transaction=False) as pipeline:
             for conversation_id in conversation_ids:
-                pipeline.set(cache.make_key(wake_flag(conversation_id)), 1, nx=True, ex=WAKE_FLAG_SECONDS)
+                pipeline.set(keys.make_key(wake_flag(conversation_id)), 1, nx=True, ex=WAKE_FLAG_SECONDS)
             flags = await pipeline.execute()
     except Exception:
         logger.exception("could not wake a worker for conversations %s", conversation_ids)
@@ -170,6 +172,12 @@ async def wake(*, tenant_id: int, conversation_ids) -> None:
     flagged = [c for c, was_set in zip(conversation_ids, flags, strict=True) if was_set]
     if flagged:
         await sync_to_async(_drains_queue, thread_sensitive=False)(tenant_id, flagged)
+
+
+@functools.cache
+def _cache_of_the_process():
+    """The cache, for its kind and key names: `cache` is a new object in each asyncio task."""
+    return caches.create_connection("default")
 
 
 # The cache's Redis, for wake: a client of each event loop's own (asyncio connections

@@ -120,8 +120,10 @@ def messages_add(*, messages: list[NewMessage], fan_out: bool = True) -> list[Me
     is empty or too long raises for all, so callers batching many check each first with
     clean_message_text.
 
-    `fan_out=False` is for the socket consumers, which send the event from their event
-    loop themselves rather than hold a database thread while the loop does it."""
+    `fan_out=False` is for callers that send the event themselves (the socket consumers,
+    through socket_messages_add)."""
+    if not messages:
+        return []
     messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
     stored = _messages_store(messages)
     tenant = tenancy.require_tenant()
@@ -173,7 +175,7 @@ locked AS MATERIALIZED (
     SELECT id FROM {conversation}
     WHERE id IN (SELECT conversation_id FROM new) AND tenant_id = %(tenant_id)s AND status <> %(closed)s
     ORDER BY id
-    FOR UPDATE
+    FOR NO KEY UPDATE
 ),
 bumped AS (
     UPDATE {conversation} AS conversation
@@ -211,14 +213,19 @@ async def socket_messages_add(*, tenant, messages: list[NewMessage]) -> list[Mes
     a database thread and Django's pool, then what messages_add runs once it commits."""
     if not async_db.supported():
         return await tenancy.run_for_tenant(tenant, messages_add, messages=messages, fan_out=False)
+    if not messages:
+        return []
     messages = [replace(new, text=clean_message_text(new.text)) for new in messages]
     batch = _StoreBatch(tenant_id=tenant.id, messages=messages)
-    async with async_db.cursor() as cursor:
-        await cursor.execute(batch.sql, batch.params)
-        stored = batch.stored(await cursor.fetchall())
-    directions = [message.direction for message in stored if message is not None]
-    metrics.messages_stored(tenant_slug=tenant.slug, directions=directions)
-    await outbox.wake(tenant_id=tenant.id, conversation_ids={m.conversation_id for m in stored if m is not None})
+    # The tenant's context, for the log lines and spans of what follows (the batch runs in
+    # a task of its own, so the context goes with it).
+    with tenancy.tenant_context(tenant):
+        async with async_db.cursor() as cursor:
+            await cursor.execute(batch.sql, batch.params)
+            stored = batch.stored(await cursor.fetchall())
+        directions = [message.direction for message in stored if message is not None]
+        metrics.messages_stored(tenant_slug=tenant.slug, directions=directions)
+        await outbox.wake(tenant_id=tenant.id, conversation_ids={m.conversation_id for m in stored if m is not None})
     return stored
 
 

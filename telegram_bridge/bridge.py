@@ -73,6 +73,14 @@ class Bridge:
             self._support_chat_id = chat_id
         return self._support_chat_id
 
+    def is_support_chat(self, chat_id) -> bool:
+        """Whether `chat_id` is the support group, read afresh before saying no: another
+        process may have recorded the group's upgrade since this Bridge read it."""
+        if chat_id == self.support_chat_id:
+            return True
+        self._support_chat_id = None
+        return chat_id == self.support_chat_id
+
     def call(self, method: str, **params):
         """Calls Telegram; follows a chat migration once and turns refusals into retries."""
         try:

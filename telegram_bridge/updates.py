@@ -72,7 +72,7 @@ def _from_a_person(bridge: Bridge, update: dict, action: dict) -> bool:
 
 def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None:
     chat_id = message.get("chat", {}).get("id")
-    if chat_id != bridge.support_chat_id or not message.get("is_topic_message"):
+    if not message.get("is_topic_message") or not bridge.is_support_chat(chat_id):
         return None  # another chat, or General
     return conversation_in_topic(chat_id=chat_id, thread_id=message.get("message_thread_id"))
 

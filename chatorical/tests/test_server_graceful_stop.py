@@ -30,3 +30,21 @@ async def test_sigterm_closes_open_sockets_with_service_restart_and_exits_cleanl
             assert socket.close_code == 1012
             assert socket.close_reason == "service restart"
     assert await asyncio.to_thread(server.process.wait, 15) == 0
+
+
+def test_what_the_server_loaded_is_frozen_before_it_serves(monkeypatch):
+    """Left out of the collector's full passes, which otherwise walk it every few seconds
+    under load and pause the event loop for them."""
+    import gc
+
+    from daphne.server import Server
+
+    from chatorical.server import GracefulServer
+
+    frozen_when_serving = []
+    monkeypatch.setattr(Server, "run", lambda self: frozen_when_serving.append(gc.get_freeze_count()))
+    try:
+        GracefulServer(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"]).run()
+    finally:
+        gc.unfreeze()
+    assert frozen_when_serving and frozen_when_serving[0] > 10_000

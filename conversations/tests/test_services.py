@@ -1,13 +1,16 @@
 import threading
+import time
 
+import psycopg
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from django.db import connection
 
 from chatorical import tenancy
 from chatorical.errors import ApiError
 from conversations import message_batches, services
-from conversations.models import Message, OutboxEvent
+from conversations.models import Conversation, Message, OutboxEvent
 
 Kind = OutboxEvent.Kind
 
@@ -140,6 +143,46 @@ def test_batches_in_opposite_orders_at_once_neither_deadlock_nor_skip_a_seq(defa
             assert list(conversation.messages.order_by("seq").values_list("seq", flat=True)) == list(range(1, 81))
 
 
+def raw_connection() -> psycopg.Connection:
+    db = connection.settings_dict
+    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_locks_its_conversations_by_id_whatever_their_order_in_it(default_tenant):
+    """While another transaction holds the higher id, a batch that names it first has
+    already locked the lower one and waits: two batches always lock in the same order."""
+    with tenancy.tenant_context(default_tenant):
+        low, high = sorted((services.conversation_start(tenant=default_tenant) for _ in range(2)), key=lambda c: c.id)
+    table = Conversation._meta.db_table
+
+    def store():
+        try:
+            with tenancy.tenant_context(default_tenant):
+                batch = [services.NewMessage(conversation=c, direction="INBOUND", text="x") for c in (high, low)]
+                services.messages_add(messages=batch, fan_out=False)
+        finally:
+            connection.close()
+
+    with raw_connection() as holder, raw_connection() as prober:
+        holder.execute("BEGIN")
+        holder.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", (high.id,))
+        writer = threading.Thread(target=store)
+        writer.start()
+        deadline = time.monotonic() + 5
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while not prober.execute(waiting).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            prober.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE NOWAIT", (low.id,))
+        holder.execute("ROLLBACK")
+        writer.join(timeout=10)
+    with tenancy.tenant_context(default_tenant):
+        assert sorted(Message.objects.values_list("conversation_id", flat=True)) == sorted([low.id, high.id])
+
+
 def test_a_bad_text_refuses_the_whole_batch(in_default_tenant):
     conversation = services.conversation_start(tenant=in_default_tenant)
     batch = [
@@ -153,8 +196,8 @@ def test_a_bad_text_refuses_the_whole_batch(in_default_tenant):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_nul_in_a_text_refuses_the_batch_before_any_of_it_is_stored(in_default_tenant):
-    """Outside a transaction the pipeline commits what it sent before a text that cannot be
-    sent: a NUL (PostgreSQL cannot store it) must be refused up front, for the whole batch."""
+    """A NUL (PostgreSQL cannot store it) is refused up front, for the whole batch: nothing
+    of it is stored."""
     first, last = sorted((services.conversation_start(tenant=in_default_tenant) for _ in range(2)), key=lambda c: c.id)
     batch = [
         services.NewMessage(conversation=first, direction="INBOUND", text="fine"),
@@ -220,3 +263,44 @@ def test_a_wake_up_the_broker_did_not_take_leaves_no_flag_behind(
         services.message_add(conversation=conversation, direction="INBOUND", text="while the broker is away")
     assert cache.get(wake_flag(conversation.id)) is None
     assert conversation.messages.filter(text="while the broker is away").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_message_wakes_one_drain_and_none_for_a_parked_conversation(default_tenant, monkeypatch):
+    """The sockets' wake-ups (outbox.wake, from the event loop): one drain per burst, none
+    while the send budget keeps the conversation parked."""
+    from django.core.cache import cache
+
+    from conversations import outbox
+
+    with tenancy.tenant_context(default_tenant):
+        awake, parked = [await database_sync_to_async(services.conversation_start)(tenant=default_tenant) for _ in "ab"]
+    queued = []
+    monkeypatch.setattr(outbox, "_drain_queue", lambda tenant_id, conversation_id: queued.append(conversation_id))
+    cache.delete(outbox.wake_flag(awake.id))
+    cache.set(outbox.wake_flag(parked.id), outbox.PARKED, timeout=60)
+    for text in ("one", "two"):
+        batch = [services.NewMessage(conversation=c, direction="INBOUND", text=text) for c in (awake, parked)]
+        await services.socket_messages_add(tenant=default_tenant, messages=batch)
+    assert queued == [awake.id]
+    assert cache.get(outbox.wake_flag(awake.id)) is not None
+    assert cache.get(outbox.wake_flag(parked.id)) == outbox.PARKED
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_message_s_wake_up_the_broker_did_not_take_leaves_no_flag(default_tenant, monkeypatch):
+    from django.core.cache import cache
+
+    from conversations import outbox
+
+    def broker_away(tenant_id, conversation_id):
+        raise ConnectionError("broker away")
+
+    with tenancy.tenant_context(default_tenant):
+        conversation = await database_sync_to_async(services.conversation_start)(tenant=default_tenant)
+    monkeypatch.setattr(outbox, "_drain_queue", broker_away)
+    cache.delete(outbox.wake_flag(conversation.id))
+    message = services.NewMessage(conversation=conversation, direction="INBOUND", text="kept")
+    [stored] = await services.socket_messages_add(tenant=default_tenant, messages=[message])
+    assert stored.seq == 1
+    assert cache.get(outbox.wake_flag(conversation.id)) is None

@@ -86,6 +86,27 @@ async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_o
         await socket.disconnect()
 
 
+async def test_a_lone_surrogate_is_refused_alone_and_spoils_no_batch(default_tenant):
+    """psycopg cannot send a lone surrogate: were it let through, the whole batch it came
+    in with would fail, and every socket with a message in it would lose that message."""
+    conversations = [
+        await database_sync_to_async(conversation_for)(default_tenant, visitor_name=f"V{i}") for i in range(3)
+    ]
+    spoiler, *others = [await v1_connect_and_skip_opening(conversation) for conversation in conversations]
+    await asyncio.gather(
+        spoiler.send_to(text_data='{"type": "message", "text": "\\ud800"}'),
+        *(socket.send_json_to({"type": "message", "text": f"fine {i}"}) for i, socket in enumerate(others)),
+    )
+    refusal = await spoiler.receive_json_from(timeout=5)
+    assert (refusal["type"], refusal["key"]) == ("info_note", "error_invalid_text")
+    for i, socket in enumerate(others):
+        assert (await socket.receive_json_from(timeout=5))["text"] == f"fine {i}"
+    await spoiler.send_json_to({"type": "message", "text": "still here"})
+    assert (await spoiler.receive_json_from(timeout=5))["text"] == "still here"
+    for socket in (spoiler, *others):
+        await socket.disconnect()
+
+
 async def test_agent_events_arrive_in_exact_v1_shapes(conversation):
     socket = await v1_connect_and_skip_opening(conversation)
 

@@ -114,8 +114,8 @@ def _receive(request, tenant, *, header_required: bool):
                 tenant=tenant, update_id=update_id, payload=update, traceparent=tracing.traceparent()
             )
     except IntegrityError:
-        logger.info("telegram update %s seen before; ignored", update_id)
-        return JsonResponse(OK)
+        # Telegram's retry of an update stored before: processed once, if it still waits.
+        logger.info("telegram update %s seen before; not stored again", update_id)
     _process_stored(tenant)
     return JsonResponse(OK)
 

@@ -13,7 +13,7 @@ from conversations import outbox, services
 from conversations.models import OutboxCursor, OutboxEvent
 from conversations.tasks import outbox_sweep
 from conversations.tests.factories import start, visitor_says
-from telegram_bridge.bridge import bot_problem
+from telegram_bridge.bridge import Bridge, bot_problem
 from telegram_bridge.models import ChatMigration
 from telegram_bridge.tests.conftest import DEFAULT_CHAT_ID, topic_of
 
@@ -105,6 +105,15 @@ def test_migrated_group_is_followed_and_the_message_resent(client, agents, setti
     with tenancy.tenant_context(agents.tenant):
         assert ChatMigration.objects.get().to_chat_id == DEFAULT_CHAT_ID
     assert agents.fake.topics(DEFAULT_CHAT_ID)[0]["name"] == "Ada"
+
+
+def test_a_bridge_follows_an_upgrade_another_process_recorded_since_it_read_the_group(agents):
+    with tenancy.tenant_context(agents.tenant):
+        bridge = Bridge.for_tenant(agents.tenant)
+        assert bridge.support_chat_id == DEFAULT_CHAT_ID
+        ChatMigration.objects.create(tenant=agents.tenant, from_chat_id=DEFAULT_CHAT_ID, to_chat_id=-100777)
+        assert bridge.is_support_chat(-100777)
+        assert not bridge.is_support_chat(DEFAULT_CHAT_ID)
 
 
 def test_group_budget_defers_instead_of_hitting_telegrams_limit(agents, settings):

@@ -145,7 +145,7 @@ def outbound_texts(tenant) -> list[str]:
         return list(Message.objects.filter(direction="OUTBOUND").order_by("id").values_list("text", flat=True))
 
 
-def test_the_webhook_processes_the_update_it_stored(client, agents):
+def test_the_webhook_processes_the_update_it_stored(client, agents, queued):
     conversation = claimed_conversation(client, agents)
     update = agents.fake.add_user_message(
         DEFAULT_CHAT_ID, "on it", thread_id=topic_of(conversation).thread_id, user=AGENT
@@ -154,6 +154,7 @@ def test_the_webhook_processes_the_update_it_stored(client, agents):
     # Answered with the message stored: no worker took part.
     assert outbound_texts(agents.tenant) == ["on it"]
     assert pending_updates(agents.tenant) == []
+    assert queued == []
 
 
 def test_updates_left_waiting_go_first_in_the_order_they_came(client, agents):
@@ -167,7 +168,17 @@ def test_updates_left_waiting_go_first_in_the_order_they_came(client, agents):
     assert pending_updates(agents.tenant) == []
 
 
-def test_a_backlog_past_the_request_limit_is_left_to_the_worker(client, agents, monkeypatch):
+@pytest.fixture
+def queued(monkeypatch) -> list[int]:
+    """The tenants whose updates a webhook request handed to a worker."""
+    from telegram_bridge.api import webhook
+
+    tenants = []
+    monkeypatch.setattr(webhook.telegram_updates_process, "delay", lambda *, tenant_id: tenants.append(tenant_id))
+    return tenants
+
+
+def test_a_backlog_past_the_request_limit_is_left_to_the_worker(client, agents, monkeypatch, queued):
     from telegram_bridge.api import webhook
 
     monkeypatch.setattr(webhook, "WEBHOOK_UPDATES_MAX", 3)
@@ -182,6 +193,7 @@ def test_a_backlog_past_the_request_limit_is_left_to_the_worker(client, agents, 
     # The request stopped after three, oldest first; the worker takes the rest in order.
     assert outbound_texts(agents.tenant) == ["m0", "m1", "m2"]
     assert pending_updates(agents.tenant) == [backlog[3]["update_id"], backlog[4]["update_id"]]
+    assert queued == [agents.tenant.id]
     assert agents.process_updates() == 2
     assert outbound_texts(agents.tenant) == ["m0", "m1", "m2", "m3", "m4"]
 
@@ -216,7 +228,7 @@ def test_an_update_held_by_another_process_is_left_to_it(client, agents):
     assert outbound_texts(agents.tenant) == ["held", "later"]
 
 
-def test_a_failure_while_processing_still_answers_ok_and_keeps_the_update(client, agents, monkeypatch):
+def test_a_failure_while_processing_still_answers_ok_and_keeps_the_update(client, agents, monkeypatch, queued):
     from django.db import DatabaseError
 
     from telegram_bridge import updates
@@ -232,6 +244,18 @@ def test_a_failure_while_processing_still_answers_ok_and_keeps_the_update(client
     monkeypatch.setattr(updates, "_oldest_locked", database_away)
     assert agents.send_update(update).json() == {"ok": True}
     assert pending_updates(agents.tenant) == [update["update_id"]]
+    assert queued == [agents.tenant.id]
     monkeypatch.undo()
     assert agents.process_updates() == 1
     assert outbound_texts(agents.tenant) == ["kept"]
+
+
+def test_telegram_s_retry_of_an_update_stored_but_not_processed_gets_it_processed(client, agents, queued):
+    conversation = claimed_conversation(client, agents)
+    update = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "again", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
+    store_unprocessed(agents.tenant, update)  # the first try's request died after storing it
+    assert agents.send_update(update).json() == {"ok": True}
+    assert outbound_texts(agents.tenant) == ["again"]
+    assert pending_updates(agents.tenant) == [] and queued == []
