@@ -28,6 +28,9 @@ from psycopg.pq import ConnStatus, TransactionStatus
 # Enough for the message batches a process runs at once (conversations/message_batches.py).
 CONNECTIONS_MAX = 4
 CONNECT_TIMEOUT_SECONDS = 5
+# Seconds idle before TCP probes a connection, between probes, and probes unanswered before
+# the connection counts as gone: a peer that vanished without closing is found in a minute.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def supported() -> bool:
@@ -43,9 +46,6 @@ def _connect_params() -> dict:
     pooled = settings.DATABASE_POOLER == "pgbouncer-transaction"
     params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     return {**params, **KEEPALIVES, "autocommit": True, "prepare_threshold": None if pooled else 0}
-
-
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def _usable(conn: psycopg.AsyncConnection) -> bool:
