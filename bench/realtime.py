@@ -29,7 +29,8 @@ on B, which times each arrival. Measured:
   frames B received. The project's steps also count the Bot API posts the fake accepted
   and refused with 429 over the step.
 - agent -> widget (default profile): agents' messages as webhook updates posted to A at a
-  fixed rate, widgets on B: latency from POST to frame.
+  fixed rate, widgets on B: latency from POST to frame (sent on a plain socket: see
+  harness.PostConnection).
 - idle sockets (default and peer, first, on fresh instances): KB of RSS per idle socket on
   each instance.
 """
@@ -336,12 +337,11 @@ async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
                 latencies.append(time.monotonic() - posted_at.pop(key))
 
     readers = [asyncio.create_task(reader(w, e)) for w, e in zip(widgets, joined, strict=True)]
-    client = httpx.AsyncClient(
-        base_url=target.a.url, headers={"X-Telegram-Bot-Api-Secret-Token": harness.HEADER_SECRET}, timeout=60
-    )
+    connection = harness.PostConnection(target.a.url, {"X-Telegram-Bot-Api-Secret-Token": harness.HEADER_SECRET})
     base_id = int(time.time() * 1000)
 
     async def post(n: int, thread_id: int, text: str) -> float:
+        """Posts the update; returns the seconds until the answer."""
         update = {
             "update_id": base_id + n,
             "message": {
@@ -354,10 +354,9 @@ async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
                 "is_topic_message": True,
             },
         }
-        posted = time.monotonic()
-        response = await client.post("/v1/telegram/webhook", content=json.dumps(update))
-        assert response.status_code == 200, response.text
-        return time.monotonic() - posted
+        status, body, written = await connection.post("/v1/telegram/webhook", json.dumps(update).encode())
+        assert status == 200, body
+        return time.monotonic() - written
 
     for n, thread_id in enumerate(thread_ids):
         await post(n, thread_id, "/claim")
@@ -377,7 +376,7 @@ async def agent_to_widget(target: Product, seconds: float = 10) -> dict:
     usage = meter.stop()
     for task in readers:
         task.cancel()
-    await client.aclose()
+    await connection.close()
     for widget in widgets:
         await widget.close()
     return {

@@ -5,6 +5,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatorical.settings")
 
 from chatorical import metrics, tracing  # noqa: E402
+from chatorical.direct_http import DirectHttpRouter  # noqa: E402
 
 # Before the handler is built: Django's instrumentation adds a middleware.
 tracing.configure()
@@ -20,7 +21,7 @@ metrics.process_started()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": DirectHttpRouter(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -9,8 +9,9 @@ def topic_get(*, conversation: Conversation) -> TelegramTopic | None:
 
 
 def conversation_in_topic(*, chat_id: int, thread_id: int | None) -> Conversation | None:
-    topic = TelegramTopic.objects.filter(chat_id=chat_id, thread_id=thread_id).select_related("conversation").first()
-    return topic.conversation if topic else None
+    # A thread is unique in its tenant: no ORDER BY for first() to compile and sort.
+    topics = TelegramTopic.objects.filter(chat_id=chat_id, thread_id=thread_id).select_related("conversation")[:1]
+    return next((topic.conversation for topic in topics), None)
 
 
 def tenants_with_pending_updates() -> set[int]:

@@ -1,14 +1,15 @@
 """What agents do in the support group (claim, reply, note, close), and the queue of stored
 webhook updates that brings it, one tenant's updates in the order they arrived."""
 
+import json
 import logging
 
-from django.db import transaction
-from django.db.models import Subquery
+from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client import Counter
+from psycopg.types.json import Jsonb
 
-from chatorical import tracing
+from chatorical import tenancy, tracing
 from chatorical.actors import acting_as, telegram_agent_actor
 from chatorical.errors import ApiError
 from conversations import services
@@ -37,8 +38,8 @@ def agent_display_name(user: dict) -> str:
 
 
 def update_process(*, bridge: Bridge, update: dict) -> None:
-    """Acts on one update, inside the transaction (and savepoint) that marks it processed:
-    what it writes commits with that mark, or not at all."""
+    """Acts on one update, inside the transaction that marks it processed: what it writes
+    commits with that mark, or not at all."""
     # What an agent does from Telegram (claims, closes) is audited as that agent.
     user = (update.get("callback_query") or update.get("message") or {}).get("from")
     user = user if isinstance(user, dict) else {}
@@ -72,9 +73,14 @@ def _from_a_person(bridge: Bridge, update: dict, action: dict) -> bool:
 
 def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None:
     chat_id = message.get("chat", {}).get("id")
-    if not message.get("is_topic_message") or not bridge.is_support_chat(chat_id):
-        return None  # another chat, or General
-    return conversation_in_topic(chat_id=chat_id, thread_id=message.get("message_thread_id"))
+    if not message.get("is_topic_message"):
+        return None  # General
+    conversation = conversation_in_topic(chat_id=chat_id, thread_id=message.get("message_thread_id"))
+    # A group's topics move with its upgrade (Bridge._record_migration), so a topic found
+    # in the configured group is in the support group: only another chat needs the read.
+    if conversation is None or (chat_id != bridge.settings.support_group_id and not bridge.is_support_chat(chat_id)):
+        return None
+    return conversation
 
 
 def _hint(conversation: Conversation, key: str, **variables) -> None:
@@ -167,16 +173,54 @@ def _on_agent_text(conversation: Conversation, user: dict, text: str, telegram_m
 
 # --- the queue of stored updates, one tenant's in the order they arrived ----------------
 
+_UPDATES = TelegramUpdate._meta.db_table
 
-def _oldest_locked() -> TelegramUpdate | None:
-    # Only the oldest unprocessed update is ever taken, so two processes never reorder an
-    # agent's messages: the second finds it locked and leaves. One round trip.
-    oldest = TelegramUpdate.objects.filter(processed_at__isnull=True).order_by("id").values("id")[:1]
-    return (
-        TelegramUpdate.objects.select_for_update(skip_locked=True)
-        .filter(pk=Subquery(oldest), processed_at__isnull=True)
-        .first()
+_STORE_SQL = f"""
+INSERT INTO {_UPDATES} (tenant_id, update_id, payload, traceparent, received_at)
+VALUES (%(tenant)s, %(update_id)s, %(payload)s, %(traceparent)s, now())
+ON CONFLICT (tenant_id, update_id) DO NOTHING
+RETURNING id"""
+
+# Only the oldest unprocessed update is ever taken, so two processes never reorder an
+# agent's messages: the second finds it locked and leaves. Taken and marked processed in
+# one statement; what processing it writes commits with the mark, or not at all.
+_TAKE_SQL = f"""
+UPDATE {_UPDATES} SET processed_at = now()
+WHERE id = (
+    SELECT id FROM {_UPDATES}
+    WHERE processed_at IS NULL AND id = (
+        SELECT id FROM {_UPDATES} WHERE tenant_id = %(tenant)s AND processed_at IS NULL ORDER BY id LIMIT 1
     )
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, update_id, payload, traceparent"""
+
+
+def update_store(*, update_id: int, payload: dict, traceparent: str) -> bool:
+    """Stores an update of the tenant in context once (the seen-set), in one round trip;
+    False when it was stored before (Telegram retries what it thinks was lost)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            {
+                "tenant": tenancy.require_tenant().id,
+                "update_id": update_id,
+                "payload": Jsonb(payload),
+                "traceparent": traceparent,
+            },
+        )
+        return cursor.fetchone() is not None
+
+
+def _oldest_taken(tenant_id: int) -> tuple[int, int, str, str] | None:
+    with connection.cursor() as cursor:
+        # The update itself was stored durably: should PostgreSQL crash before this
+        # transaction reaches the disk, the update is still waiting and the sweep processes
+        # it again. So its commit need not wait for the disk (a millisecond of each
+        # agent's message), which no other write of this app may skip.
+        cursor.execute("SET LOCAL synchronous_commit TO off")
+        cursor.execute(_TAKE_SQL, {"tenant": tenant_id})
+        return cursor.fetchone()
 
 
 def _pending() -> bool:
@@ -186,6 +230,7 @@ def _pending() -> bool:
 def process_pending_updates(tenant: Tenant, *, limit: int | None = None) -> int:
     """Processes the tenant's stored updates, oldest first, until none is left, another
     process holds the oldest (it goes on with the rest), or `limit` are processed."""
+    tenant_id = tenancy.require_tenant().id
     bridge = Bridge.for_tenant(tenant)
     processed = 0
     while limit is None or processed < limit:
@@ -193,18 +238,24 @@ def process_pending_updates(tenant: Tenant, *, limit: int | None = None) -> int:
         # without a transaction (one round trip, not three) ends the loop when none is left.
         if processed and not _pending():
             return processed
+        failed = None
         with transaction.atomic():
-            update = _oldest_locked()
-            if update is None:
+            taken = _oldest_taken(tenant_id)
+            if taken is None:
                 return processed
+            pk, update_id, payload, traceparent = taken
+            payload = json.loads(payload)  # Django's connections leave jsonb as text
             if bridge is not None:
                 try:
-                    with tracing.span("telegram update", parent=update.traceparent), transaction.atomic():
-                        update_process(bridge=bridge, update=update.payload)
+                    with tracing.span("telegram update", parent=traceparent):
+                        update_process(bridge=bridge, update=payload)
                 except Exception:
-                    # A poison update is logged and passed over, never retried forever.
-                    logger.exception("telegram update %s could not be processed", update.update_id)
-            update.processed_at = timezone.now()
-            update.save(update_fields=["processed_at"])
-            processed += 1
+                    # A poison update is logged and passed over, never retried forever:
+                    # what it wrote rolls back, and it is marked processed afresh.
+                    logger.exception("telegram update %s could not be processed", update_id)
+                    failed = pk
+                    transaction.set_rollback(True)
+        if failed is not None:
+            TelegramUpdate.objects.filter(pk=failed, processed_at__isnull=True).update(processed_at=timezone.now())
+        processed += 1
     return processed

@@ -19,20 +19,19 @@ import logging
 import time
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils.crypto import salted_hmac
 from django.views.decorators.csrf import csrf_exempt
 
 from chatorical import ratelimit, tenancy, tracing
 from chatorical.client_ip import request_client_ip
+from chatorical.direct_http import served_directly
 from chatorical.errors import ApiError, api_error_response, error_response
 from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
 from telegram_bridge import metrics
-from telegram_bridge.models import TelegramUpdate
 from telegram_bridge.tasks import telegram_updates_process
-from telegram_bridge.updates import process_pending_updates
+from telegram_bridge.updates import process_pending_updates, update_store
 from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret, tenant_get_default
 
 logger = logging.getLogger(__name__)
@@ -108,12 +107,7 @@ def _receive(request, tenant, *, header_required: bool):
     except (ValueError, TypeError, KeyError) as exc:
         logger.warning("unparsable telegram update ignored: %s", exc)
         return JsonResponse(OK)
-    try:
-        with transaction.atomic():
-            TelegramUpdate.objects.create(
-                tenant=tenant, update_id=update_id, payload=update, traceparent=tracing.traceparent()
-            )
-    except IntegrityError:
+    if not update_store(update_id=update_id, payload=update, traceparent=tracing.traceparent()):
         # Telegram's retry of an update stored before: processed once, if it still waits.
         logger.info("telegram update %s seen before; not stored again", update_id)
     _process_stored(tenant)
@@ -150,6 +144,7 @@ def _answer(request, tenant_slug: str, receive) -> JsonResponse:
     return response
 
 
+@served_directly
 @csrf_exempt
 @allow_methods("POST")
 @default_tenant_view
@@ -157,6 +152,7 @@ def v1_webhook(request):
     return _answer(request, request.tenant.slug, lambda: _receive(request, request.tenant, header_required=True))
 
 
+@served_directly
 @csrf_exempt
 @allow_methods("POST")
 def v2_webhook(request, webhook_secret):

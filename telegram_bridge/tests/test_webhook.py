@@ -238,10 +238,10 @@ def test_a_failure_while_processing_still_answers_ok_and_keeps_the_update(client
         DEFAULT_CHAT_ID, "kept", thread_id=topic_of(conversation).thread_id, user=AGENT
     )
 
-    def database_away():
+    def database_away(*args):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr(updates, "_oldest_locked", database_away)
+    monkeypatch.setattr(updates, "_oldest_taken", database_away)
     assert agents.send_update(update).json() == {"ok": True}
     assert pending_updates(agents.tenant) == [update["update_id"]]
     assert queued == [agents.tenant.id]
@@ -259,3 +259,64 @@ def test_telegram_s_retry_of_an_update_stored_but_not_processed_gets_it_processe
     assert agents.send_update(update).json() == {"ok": True}
     assert outbound_texts(agents.tenant) == ["again"]
     assert pending_updates(agents.tenant) == [] and queued == []
+
+
+def test_an_update_that_fails_is_passed_over_with_nothing_it_wrote_and_the_next_is_processed(
+    client, agents, monkeypatch, caplog
+):
+    from conversations import services
+    from telegram_bridge import updates
+
+    conversation = claimed_conversation(client, agents)
+    thread_id = topic_of(conversation).thread_id
+    poison = agents.fake.add_user_message(DEFAULT_CHAT_ID, "poison", thread_id=thread_id, user=AGENT)
+    after = agents.fake.add_user_message(DEFAULT_CHAT_ID, "after", thread_id=thread_id, user=AGENT)
+    store_unprocessed(agents.tenant, poison)
+    on_agent_text = updates._on_agent_text
+
+    def stores_then_fails(conversation, user, text, telegram_message_id):
+        on_agent_text(conversation, user, text, telegram_message_id)
+        if text == "poison":
+            services.conversation_note(conversation=conversation, note="written by the poison")
+            raise RuntimeError("a bug met this update")
+
+    monkeypatch.setattr(updates, "_on_agent_text", stores_then_fails)
+    assert agents.send_update(after).json() == {"ok": True}
+    assert outbound_texts(agents.tenant) == ["after"]
+    assert pending_updates(agents.tenant) == []
+    conversation.refresh_from_db()
+    assert conversation.note != "written by the poison"
+    assert f"telegram update {poison['update_id']} could not be processed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_processing_commit_skips_waiting_for_the_disk(client, agents, monkeypatch):
+    """The update is stored durably (a crash before processing reaches the disk leaves it
+    waiting for the sweep); its processing need not wait for the disk."""
+    from telegram_bridge import updates
+
+    conversation = claimed_conversation(client, agents)
+    seen = []
+
+    def synchronous_commit():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    update_store, update_process = updates.update_store, updates.update_process
+
+    def store_watched(**kwargs):
+        seen.append(("store", synchronous_commit()))
+        return update_store(**kwargs)
+
+    def process_watched(**kwargs):
+        seen.append(("process", synchronous_commit()))
+        update_process(**kwargs)
+
+    from telegram_bridge.api import webhook
+
+    monkeypatch.setattr(webhook, "update_store", store_watched)
+    monkeypatch.setattr(updates, "update_process", process_watched)
+    agents.say(conversation, "reply")
+    assert seen == [("store", "on"), ("process", "off")]
+    assert synchronous_commit() == "on"
