@@ -20,6 +20,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import timedelta
@@ -153,8 +154,10 @@ def wake_on_commit(*, tenant_id: int, conversation_ids) -> None:
 async def wake(*, tenant_id: int, conversation_ids) -> None:
     """_wake_workers for a caller on an event loop whose statement has already committed
     (the sockets' messages): the flags are set from the loop, and only a drain to queue
-    goes to a thread, as Celery's client blocks."""
-    conversation_ids = list(conversation_ids)
+    goes to a thread, as Celery's client blocks. A conversation this process saw parked
+    costs no round trip until its park ends (_parked_until)."""
+    now = time.monotonic()
+    conversation_ids = [c for c in conversation_ids if _parked_until.get(c, 0) <= now]
     if not conversation_ids:
         return
     keys = _cache_of_the_process()
@@ -164,14 +167,44 @@ async def wake(*, tenant_id: int, conversation_ids) -> None:
     try:
         async with _loop_cache_redis().pipeline(transaction=False) as pipeline:
             for conversation_id in conversation_ids:
-                pipeline.set(keys.make_key(wake_flag(conversation_id)), 1, nx=True, ex=WAKE_FLAG_SECONDS)
-            flags = await pipeline.execute()
+                key = keys.make_key(wake_flag(conversation_id))
+                pipeline.set(key, 1, nx=True, ex=WAKE_FLAG_SECONDS).pttl(key)
+            replies = await pipeline.execute()
     except Exception:
         logger.exception("could not wake a worker for conversations %s", conversation_ids)
         return
-    flagged = [c for c, was_set in zip(conversation_ids, flags, strict=True) if was_set]
+    flagged = []
+    for conversation_id, was_set, ttl_ms in zip(conversation_ids, replies[::2], replies[1::2], strict=True):
+        if was_set:
+            flagged.append(conversation_id)
+        else:
+            _parked_until_learn(conversation_id, now=now, ttl_ms=ttl_ms)
     if flagged:
         await sync_to_async(_drains_queue, thread_sensitive=False)(tenant_id, flagged)
+
+
+# Conversations this process saw parked, and until when (monotonic seconds). Under the
+# group's send budget nearly every conversation is parked for minutes, and its messages
+# need no wake-up: the drain that ends the park reads every message stored before it runs.
+# A park's flag outlives it by WAKE_FLAG_SECONDS (_park; one more second for its rounding
+# up), so the TTL beyond that is the park still to come: a plain flag never has any. At
+# most PARK_REMEMBERED_SECONDS of it is taken on trust, so a park that Redis lost (with
+# its delayed drain: a restart) holds back no wake-up for longer.
+_parked_until: dict = {}
+PARK_REMEMBERED_SECONDS = WAKE_FLAG_SECONDS
+_PARKED_REMEMBERED_MAX = 100_000
+
+
+def _parked_until_learn(conversation_id, *, now: float, ttl_ms: int) -> None:
+    park_left = min(ttl_ms / 1000 - WAKE_FLAG_SECONDS - 1, PARK_REMEMBERED_SECONDS)
+    if park_left <= 0:
+        _parked_until.pop(conversation_id, None)
+        return
+    if len(_parked_until) >= _PARKED_REMEMBERED_MAX:
+        for passed in [c for c, until in _parked_until.items() if until <= now]:
+            del _parked_until[passed]
+    if len(_parked_until) < _PARKED_REMEMBERED_MAX:
+        _parked_until[conversation_id] = now + park_left
 
 
 @functools.cache

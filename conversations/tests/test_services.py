@@ -1,3 +1,4 @@
+import asyncio
 import threading
 import time
 
@@ -285,6 +286,37 @@ async def test_a_socket_message_wakes_one_drain_and_none_for_a_parked_conversati
     assert queued == [awake.id]
     assert cache.get(outbox.wake_flag(awake.id)) is not None
     assert cache.get(outbox.wake_flag(parked.id)) == outbox.PARKED
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_parked_conversation_s_messages_cost_no_wake_up_until_its_park_ends(default_tenant, monkeypatch):
+    """Once a socket message found the conversation parked, its next messages ask Redis
+    nothing (the flag, gone meanwhile, is not set again) until at most
+    PARK_REMEMBERED_SECONDS have passed; a plain flag teaches nothing."""
+    from django.core.cache import cache
+
+    from conversations import outbox
+
+    with tenancy.tenant_context(default_tenant):
+        parked, awake = [await database_sync_to_async(services.conversation_start)(tenant=default_tenant) for _ in "ab"]
+    queued = []
+    monkeypatch.setattr(outbox, "_drain_queue", lambda tenant_id, conversation_id: queued.append(conversation_id))
+    monkeypatch.setattr(outbox, "PARK_REMEMBERED_SECONDS", 0.2)
+    cache.set(outbox.wake_flag(parked.id), outbox.PARKED, timeout=120)
+    cache.set(outbox.wake_flag(awake.id), 1, timeout=outbox.WAKE_FLAG_SECONDS)
+
+    async def say(text):
+        batch = [services.NewMessage(conversation=c, direction="INBOUND", text=text) for c in (parked, awake)]
+        await services.socket_messages_add(tenant=default_tenant, messages=batch)
+
+    await say("one")
+    cache.delete_many([outbox.wake_flag(parked.id), outbox.wake_flag(awake.id)])
+    await say("two")
+    assert queued == [awake.id]
+    assert cache.get(outbox.wake_flag(parked.id)) is None
+    await asyncio.sleep(0.3)
+    await say("three")
+    assert queued == [awake.id, parked.id]
 
 
 @pytest.mark.django_db(transaction=True)
