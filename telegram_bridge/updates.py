@@ -175,18 +175,26 @@ def _on_agent_text(conversation: Conversation, user: dict, text: str, telegram_m
 
 _UPDATES = TelegramUpdate._meta.db_table
 
+# Its commit does not wait for the disk (set_config's third argument: for this statement's
+# transaction only): the webhook waits once, after processing (updates_durable), before
+# Telegram hears that the update is safe.
 _STORE_SQL = f"""
 INSERT INTO {_UPDATES} (tenant_id, update_id, payload, traceparent, received_at)
-VALUES (%(tenant)s, %(update_id)s, %(payload)s, %(traceparent)s, now())
+SELECT %(tenant)s, %(update_id)s, %(payload)s, %(traceparent)s, now()
+WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
 ON CONFLICT (tenant_id, update_id) DO NOTHING
 RETURNING id"""
 
 # Only the oldest unprocessed update is ever taken, so two processes never reorder an
 # agent's messages: the second finds it locked and leaves. Taken and marked processed in
-# one statement; what processing it writes commits with the mark, or not at all.
+# one statement; what processing it writes commits with the mark, or not at all. Should
+# PostgreSQL crash before that transaction reaches the disk, the update is still waiting
+# (the webhook acknowledged it once it was on disk) and the sweep processes it again; or
+# it was lost with it, unacknowledged, and Telegram sends it again. So that commit need
+# not wait for the disk (a millisecond of each agent's message).
 _TAKE_SQL = f"""
 UPDATE {_UPDATES} SET processed_at = now()
-WHERE id = (
+WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL AND id = (
     SELECT id FROM {_UPDATES}
     WHERE processed_at IS NULL AND id = (
         SELECT id FROM {_UPDATES} WHERE tenant_id = %(tenant)s AND processed_at IS NULL ORDER BY id LIMIT 1
@@ -198,7 +206,8 @@ RETURNING id, update_id, payload, traceparent"""
 
 def update_store(*, update_id: int, payload: dict, traceparent: str) -> bool:
     """Stores an update of the tenant in context once (the seen-set), in one round trip;
-    False when it was stored before (Telegram retries what it thinks was lost)."""
+    False when it was stored before (Telegram retries what it thinks was lost). Not yet
+    on disk: the caller calls updates_durable before it acknowledges the update."""
     with connection.cursor() as cursor:
         cursor.execute(
             _STORE_SQL,
@@ -212,13 +221,15 @@ def update_store(*, update_id: int, payload: dict, traceparent: str) -> bool:
         return cursor.fetchone() is not None
 
 
+def updates_durable() -> None:
+    """Waits until what this process wrote so far is on disk: a commit that waits for the
+    disk (one with a transaction id) flushes everything written before it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
+
+
 def _oldest_taken(tenant_id: int) -> tuple[int, int, str, str] | None:
     with connection.cursor() as cursor:
-        # The update itself was stored durably: should PostgreSQL crash before this
-        # transaction reaches the disk, the update is still waiting and the sweep processes
-        # it again. So its commit need not wait for the disk (a millisecond of each
-        # agent's message), which no other write of this app may skip.
-        cursor.execute("SET LOCAL synchronous_commit TO off")
         cursor.execute(_TAKE_SQL, {"tenant": tenant_id})
         return cursor.fetchone()
 

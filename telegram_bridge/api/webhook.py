@@ -31,7 +31,7 @@ from chatorical.http import allow_methods
 from chatorical.middleware import default_tenant_view
 from telegram_bridge import metrics
 from telegram_bridge.tasks import telegram_updates_process
-from telegram_bridge.updates import process_pending_updates, update_store
+from telegram_bridge.updates import process_pending_updates, update_store, updates_durable
 from tenants.selectors import telegram_settings_for, tenant_for_webhook_secret, tenant_get_default
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ def _receive(request, tenant, *, header_required: bool):
         # Telegram's retry of an update stored before: processed once, if it still waits.
         logger.info("telegram update %s seen before; not stored again", update_id)
     _process_stored(tenant)
+    # Once for both: the widget hears the agent before the disk is done with the update.
+    updates_durable()
     return JsonResponse(OK)
 
 

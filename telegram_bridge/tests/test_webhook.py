@@ -290,9 +290,12 @@ def test_an_update_that_fails_is_passed_over_with_nothing_it_wrote_and_the_next_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_only_the_processing_commit_skips_waiting_for_the_disk(client, agents, monkeypatch):
-    """The update is stored durably (a crash before processing reaches the disk leaves it
-    waiting for the sweep); its processing need not wait for the disk."""
+def test_processing_commits_without_waiting_for_the_disk_and_leaves_the_connection_as_it_was(
+    client, agents, monkeypatch
+):
+    """The webhook acknowledges the update once it is on disk (a crash before its
+    processing reaches the disk leaves it waiting for the sweep): the processing need not
+    wait for the disk. The setting ends with the transaction, not on the pooled connection."""
     from telegram_bridge import updates
 
     conversation = claimed_conversation(client, agents)
@@ -320,3 +323,23 @@ def test_only_the_processing_commit_skips_waiting_for_the_disk(client, agents, m
     agents.say(conversation, "reply")
     assert seen == [("store", "on"), ("process", "off")]
     assert synchronous_commit() == "on"
+
+
+def test_the_webhook_answers_once_the_update_and_its_processing_are_on_disk(client, agents):
+    """The update's and its processing's commits do not wait for the disk; one commit that
+    does (it flushes all written before it) comes last, before Telegram's answer."""
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = claimed_conversation(client, agents)
+    update = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "on disk", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert agents.send_update(update).json() == {"ok": True}
+    statements = [query["sql"] for query in queries.captured_queries]
+    stored = next(i for i, sql in enumerate(statements) if "INSERT INTO telegram_bridge_telegramupdate" in sql)
+    processed = next(i for i, sql in enumerate(statements) if "SET processed_at = now()" in sql)
+    assert "set_config('synchronous_commit', 'off', true)" in statements[stored]
+    assert stored < processed < len(statements) - 1
+    assert statements[-1] == "SELECT txid_current()"
+    assert outbound_texts(agents.tenant) == ["on disk"]
