@@ -67,8 +67,11 @@ def rate_for(*, name: str, tenant, kind: str) -> Rate:
     rate = LIMITS[name].rates[kind]
     if name in PLAN_SCALED_LIMITS:
         rate = replace(rate, limit=round(rate.limit * plans.policy().api_rate_multiplier(tenant)))
-    rate = replace(rate, **_tenant_override(tenant=tenant, name=name, kind=kind))
-    return replace(rate, limit=max(1, round(rate.limit * settings.RATE_LIMIT_SCALE)))
+    if override := _tenant_override(tenant=tenant, name=name, kind=kind):
+        rate = replace(rate, **override)
+    if settings.RATE_LIMIT_SCALE != 1:
+        rate = replace(rate, limit=max(1, round(rate.limit * settings.RATE_LIMIT_SCALE)))
+    return rate
 
 
 _OVERRIDE_FIELDS = ("limit", "period", "max_block", "decay")
@@ -98,7 +101,9 @@ def validate_rate_limits(value) -> None:
 
 
 def _tenant_override(*, tenant, name: str, kind: str) -> dict:
-    overrides = tenant.rate_limits or {}
+    overrides = tenant.rate_limits
+    if not overrides:
+        return {}  # nearly every tenant: nothing to check
     try:
         validate_rate_limits(overrides)
     except ValidationError as error:
