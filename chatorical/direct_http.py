@@ -64,7 +64,10 @@ class DirectHttpRouter:
         match = _direct_match(scope)
         if match is None:
             return await self.django_app(scope, receive, send)
-        body = await _body_read(scope, receive)
+        try:
+            body = await _body_read(scope, receive)
+        except _ClientGone:
+            return  # nobody to answer, and a view must not act on half a request
         if body is None:
             response = error_response(
                 413, "body_too_large", f"The request body is longer than {settings.REQUEST_BODY_MAX_BYTES} bytes."
@@ -84,9 +87,14 @@ def _direct_match(scope):
     return match if getattr(match.func, "served_directly", False) else None
 
 
+class _ClientGone(Exception):
+    pass
+
+
 async def _body_read(scope, receive) -> bytes | None:
     """The whole body, or None once it passes the limit (a declared length past it is
-    refused by RequestBodyLimitMiddleware before anything is read)."""
+    refused by RequestBodyLimitMiddleware before anything is read). Raises _ClientGone
+    when the client leaves before its body is in."""
     declared = dict(scope["headers"]).get(b"content-length", b"0")
     if declared.isdigit() and int(declared) > settings.REQUEST_BODY_MAX_BYTES:
         return b""
@@ -94,7 +102,7 @@ async def _body_read(scope, receive) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise _ClientGone()
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
         if size > settings.REQUEST_BODY_MAX_BYTES:

@@ -33,8 +33,8 @@ class DjangoStack:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def request(app, path, *, method="POST", chunks=(b"",), headers=None) -> tuple[int, dict, bytes]:
-    scope = {
+def http_scope(path, *, method="POST", headers=None) -> dict:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -48,7 +48,10 @@ async def request(app, path, *, method="POST", chunks=(b"",), headers=None) -> t
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 8000),
     }
-    communicator = ApplicationCommunicator(app, scope)
+
+
+async def request(app, path, *, method="POST", chunks=(b"",), headers=None) -> tuple[int, dict, bytes]:
+    communicator = ApplicationCommunicator(app, http_scope(path, method=method, headers=headers))
     for index, chunk in enumerate(chunks):
         await communicator.send_input({"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1})
     start_message = await communicator.receive_output(10)
@@ -157,3 +160,14 @@ async def test_the_v2_path_acts_for_the_tenant_its_secret_names_and_no_other(age
     status, _, body = await post(router, f"/v2/telegram/webhook/{'x' * 40}", {"update_id": 6})
     assert (status, json.loads(body)["error"]["code"]) == (403, "forbidden")
     assert [update_id for update_id, _ in await stored_updates(agents.tenant)] == [5]
+
+
+async def test_a_client_gone_before_its_body_is_in_gets_nothing_done(agents):
+    body = json.dumps({"update_id": 8}).encode()
+    scope = http_scope("/v1/telegram/webhook", headers={**SECRET, "Content-Length": str(len(body))})
+    communicator = ApplicationCommunicator(DirectHttpRouter(DjangoStack()), scope)
+    await communicator.send_input({"type": "http.request", "body": body[:5], "more_body": True})
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(5)
+    assert await communicator.receive_nothing()
+    assert await stored_updates(agents.tenant) == []
