@@ -7,6 +7,7 @@ on a spare port, started by setup()), so they never touch development or test da
 the Redis figures hold only the benchmark's work.
 """
 
+import asyncio
 import atexit
 import os
 import signal
@@ -266,8 +267,6 @@ class PostConnection:
         self.reader = self.writer = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes, float]:
-        import asyncio
-
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
         head = (

@@ -24,8 +24,14 @@ from django.urls import Resolver404, resolve
 from django.utils.log import log_response
 
 from chatorical import tracing
-from chatorical.errors import error_response
-from chatorical.middleware import JsonErrorMiddleware, RequestBodyLimitMiddleware, RequestIdMiddleware, TenantMiddleware
+from chatorical.errors import internal_error_response
+from chatorical.middleware import (
+    JsonErrorMiddleware,
+    RequestBodyLimitMiddleware,
+    RequestIdMiddleware,
+    TenantMiddleware,
+    body_too_large_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +75,7 @@ class DirectHttpRouter:
         except _ClientGone:
             return  # nobody to answer, and a view must not act on half a request
         if body is None:
-            response = error_response(
-                413, "body_too_large", f"The request body is longer than {settings.REQUEST_BODY_MAX_BYTES} bytes."
-            )
+            response = body_too_large_response()
         else:
             response = await sync_to_async(_respond, thread_sensitive=False)(scope, body, match)
         await _response_send(response, send)
@@ -129,7 +133,7 @@ def _respond(scope, body: bytes, match) -> HttpResponse:
         return response
     except Exception:
         logger.exception("unhandled error on %s", scope["path"])
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return internal_error_response()
     finally:
         signals.request_finished.send(sender=DirectHttpRouter)
 

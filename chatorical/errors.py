@@ -66,5 +66,10 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return response
 
 
+def internal_error_response() -> JsonResponse:
+    """The answer to a crash on an API path (the crash itself is logged where it is caught)."""
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
 def api_error_response(error: ApiError) -> JsonResponse:
     return error_response(error.status, error.code, error.message, error.headers)

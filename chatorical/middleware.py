@@ -4,11 +4,11 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 
 from chatorical import tenancy
-from chatorical.errors import ApiError, api_error_response, error_response
+from chatorical.errors import ApiError, api_error_response, error_response, internal_error_response
 from chatorical.logs import request_id_var
 
 logger = logging.getLogger(__name__)
@@ -69,10 +69,14 @@ class RequestBodyLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.REQUEST_BODY_MAX_BYTES:
-            return error_response(
-                413, "body_too_large", f"The request body is longer than {settings.REQUEST_BODY_MAX_BYTES} bytes."
-            )
+            return body_too_large_response()
         return self.get_response(request)
+
+
+def body_too_large_response() -> JsonResponse:
+    return error_response(
+        413, "body_too_large", f"The request body is longer than {settings.REQUEST_BODY_MAX_BYTES} bytes."
+    )
 
 
 def default_tenant_view(view):
@@ -92,10 +96,13 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return self.get_response(request)
+        # Resolved already where the ASGI router serves the view (direct_http.py).
+        match = request.resolver_match
+        if match is None:
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                return self.get_response(request)
         if getattr(match.func, "tenant_scope", None) == "default":
             tenant = _tenant_lookup(request, None)
         elif "tenant_slug" in match.kwargs:
@@ -123,5 +130,5 @@ class JsonErrorMiddleware:
             return api_error_response(exception)
         if API_PATH_RE.match(request.path_info):
             logger.exception("unhandled error on %s", request.path_info)
-            return error_response(500, "internal_error", "Something went wrong on our side.")
+            return internal_error_response()
         return None

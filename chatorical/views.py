@@ -2,7 +2,7 @@
 
 from django.views import csrf, defaults
 
-from chatorical.errors import error_response
+from chatorical.errors import error_response, internal_error_response
 from chatorical.middleware import API_PATH_RE
 
 
@@ -14,7 +14,7 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if API_PATH_RE.match(request.path_info):
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return internal_error_response()
     return defaults.server_error(request)
 
 
