@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -396,3 +397,63 @@ async def test_a_redis_that_accepts_and_never_answers_fails_a_socket_check_withi
         silent.close()
         settings.RATE_LIMIT_REDIS_URL = settings.REDIS_URL
     assert (await ratelimit.check_async(name="ws_message", tenant=owner, kind="socket", value="s")).allowed
+
+
+def test_sync_checks_go_on_after_redis_forgets_the_script_and_count_once(settings):
+    owner = tenant(conversation_start={"ip": {"limit": 2, "period": 60}})
+    assert check(owner).allowed
+    redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL).script_flush()
+    after = check(owner)
+    assert (after.allowed, after.unavailable) == (True, False)
+    assert not check(owner).allowed  # the check that found the script gone was counted once
+
+
+def redis_commands(connection):
+    """The commands a client sends, each a list of bytes, read as Redis reads them (RESP)."""
+    stream = connection.makefile("rb")
+    while header := stream.readline():
+        arguments = []
+        for _ in range(int(header[1:])):
+            length = int(stream.readline()[1:])
+            arguments.append(stream.read(length + 2)[:-2])
+        yield arguments
+
+
+def test_an_answer_that_comes_after_the_timeout_is_not_read_as_the_next_checks(settings):
+    """A Redis that answers the first check only after the client gave up: the client must
+    drop that connection, or the late answer would be read as the next check's."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    allowed, refused = b"*3\r\n:1\r\n:0\r\n:0\r\n", b"*3\r\n:0\r\n:60000\r\n:1\r\n"
+
+    def serve():
+        first_check = True
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                for command in redis_commands(connection):
+                    name = command[0].upper()
+                    if name != b"EVALSHA":
+                        set_up = {b"PING": b"+PONG\r\n", b"HELLO": b"%1\r\n$5\r\nproto\r\n:3\r\n"}
+                        connection.sendall(set_up.get(name, b"+OK\r\n"))
+                    elif first_check:
+                        first_check = False
+                        time.sleep(0.8)  # past the limiter's 0.5 s
+                        connection.sendall(refused)
+                    else:
+                        connection.sendall(allowed)
+
+    threading.Thread(target=serve, daemon=True).start()
+    settings.RATE_LIMIT_REDIS_URL = f"redis://127.0.0.1:{port}/3"
+    try:
+        owner = tenant()
+        timed_out = check(owner)
+        assert (timed_out.allowed, timed_out.unavailable) == (False, True)
+        time.sleep(0.5)  # the late answer is on its way by now
+        assert check(owner) == ratelimit.Decision(allowed=True)
+    finally:
+        settings.RATE_LIMIT_REDIS_URL = settings.REDIS_URL
+        listener.close()
