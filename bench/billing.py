@@ -31,7 +31,7 @@ BATCHES, BATCH_SIZE = 6, 100  # as the sockets' batches under load
 def triggers(enabled: bool) -> None:
     action = "ENABLE" if enabled else "DISABLE"
     with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE conversations_message {action} TRIGGER billing_count_message")
+        cursor.execute(f"ALTER TABLE conversations_message {action} TRIGGER billing_count_messages")
 
 
 def store_singles(conversations) -> float:

@@ -67,6 +67,35 @@ def test_a_batch_from_the_sockets_path_counts_every_message(db, tenant_a):
     assert counts(tenant_a.tenant)["messages_in"] == 1 + 20
 
 
+def test_one_statement_counts_each_direction_and_skips_synthetic_conversations(db, tenant_a, tenant_b):
+    """The counter runs once per statement: a statement of several tenants, both directions
+    and a synthetic conversation counts each row where it belongs."""
+    with tenancy.tenant_context(tenant_a.tenant):
+        synthetic = conversation_services.conversation_start(
+            tenant=tenant_a.tenant, visitor_name="Deep health check", is_synthetic=True
+        )
+    before_a, before_b = counts(tenant_a.tenant), counts(tenant_b.tenant)
+    inbound, outbound = Message.Direction.INBOUND, Message.Direction.OUTBOUND
+    rows = [
+        (tenant_a.conversation, inbound, 1),
+        (tenant_a.conversation, outbound, 2),
+        (tenant_a.conversation, outbound, 3),
+        (synthetic, inbound, 1),
+        (tenant_b.conversation, inbound, 2),
+    ]
+    with tenancy.cross_tenant("a statement that writes two tenants' messages"):
+        Message.objects.bulk_create(
+            Message(tenant_id=conversation.tenant_id, conversation=conversation, direction=direction, seq=100 + seq)
+            for conversation, direction, seq in rows
+        )
+    after_a, after_b = counts(tenant_a.tenant), counts(tenant_b.tenant)
+    assert (after_a["messages_in"] - before_a["messages_in"], after_a["messages_out"] - before_a["messages_out"]) == (
+        1,
+        2,
+    )
+    assert (after_b["messages_in"] - before_b["messages_in"], after_b["messages_out"]) == (1, before_b["messages_out"])
+
+
 def test_compaction_folds_session_rows_and_keeps_the_sums(db, tenant_a):
     yesterday = date.today() - timedelta(days=1)
     with tenancy.tenant_context(tenant_a.tenant):
