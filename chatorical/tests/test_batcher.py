@@ -55,6 +55,47 @@ async def test_batches_in_flight_are_bounded():
     assert recorder.batches == [["a"], ["b"], ["c", "d"]]
 
 
+async def test_calls_of_a_key_in_a_running_batch_wait_for_it_and_keep_their_order():
+    """Keyed by the first letter: the a of a running batch holds back the later a's, while
+    a free key starts a batch at once; each key's calls go in order, in one batch at a time."""
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=10, max_in_flight=3, key=lambda item: item[0])
+    calls = [asyncio.create_task(batcher.submit(item)) for item in ("a1", "a2", "b1", "a3", "b2")]
+    await settle()
+    assert recorder.batches == [["a1"], ["b1"]]  # a slot is free, but no waiting call may use it
+    recorder.release.set()
+    assert await asyncio.gather(*calls) == ["A1", "A2", "B1", "A3", "B2"]
+    assert sorted(recorder.batches[2:]) == [["a2", "a3"], ["b2"]]
+
+
+async def test_calls_gather_behind_a_running_batch_until_it_has_stalled():
+    """One batch at a time while batches are quick; once the running one has taken
+    stall_seconds (stuck on a lock, say), the calls behind it start a batch of their own,
+    without the stuck batch's key."""
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=10, max_in_flight=2, stall_seconds=0.05, key=lambda item: item[0])
+    calls = [asyncio.create_task(batcher.submit("a1"))]
+    await settle()
+    calls += [asyncio.create_task(batcher.submit(item)) for item in ("b1", "a2", "c1")]
+    await settle()
+    assert recorder.batches == [["a1"]]
+    await asyncio.sleep(0.1)
+    assert recorder.batches == [["a1"], ["b1", "c1"]]
+    recorder.release.set()
+    assert await asyncio.gather(*calls) == ["A1", "B1", "A2", "C1"]
+    assert recorder.batches == [["a1"], ["b1", "c1"], ["a2"]]
+
+
+async def test_a_full_batch_leaves_the_rest_of_a_free_key_for_the_next_batch():
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = Batcher(recorder, max_batch=2, max_in_flight=1, key=lambda item: item[0])
+    blocker = asyncio.create_task(batcher.submit("z"))
+    calls = [asyncio.create_task(batcher.submit(item)) for item in ("a1", "a2", "a3", "b1")]
+    assert await asyncio.gather(blocker, *calls) == ["Z", "A1", "A2", "A3", "B1"]
+    assert recorder.batches == [["z"], ["a1", "a2"], ["a3", "b1"]]
+
+
 async def test_an_error_result_goes_to_its_caller_alone():
     recorder = Recorder()
     recorder.release.set()
