@@ -60,7 +60,7 @@ from telegram_bridge.testing.fixtures import DEFAULT_CHAT_ID  # noqa: E402
 PROFILES = os.environ.get("BENCH_PROFILES", "default,budgets_off,peer").split(",")
 RATE = 200
 CONVERSATIONS = (100, 500)
-LADDER = [int(r) for r in os.environ.get("BENCH_LADDER", "400,600,800,1000,1300,1600,2000").split(",")]
+LADDER = [int(r) for r in os.environ.get("BENCH_LADDER", "400,600,800,1000,1300,1600,2000,2600,3200").split(",")]
 LADDER_DOWN = (100, 50)  # when 200 msg/s does not hold
 STEP_SECONDS = float(os.environ.get("BENCH_STEP_SECONDS", 10))
 WARM_UP_SECONDS = 3
