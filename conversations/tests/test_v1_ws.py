@@ -3,11 +3,13 @@
 import asyncio
 
 import jwt
+import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+from django.db import connection
 
 from chatorical import tenancy
 from conversations import services
@@ -83,6 +85,30 @@ async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_o
         f"V{i}": [(n + 1, f"{i}-{n}") for n in range(3)] for i in range(8)
     }
     for socket in sockets:
+        await socket.disconnect()
+
+
+async def test_a_conversation_locked_elsewhere_holds_up_its_own_messages_only(default_tenant):
+    """Another process holds a conversation's row (a long transaction): that socket's message
+    waits for it, while other sockets' messages are stored and echoed meanwhile."""
+    stuck, free = [
+        await database_sync_to_async(conversation_for)(default_tenant, visitor_name=name) for name in ("S", "F")
+    ]
+    stuck_socket, free_socket = [await v1_connect_and_skip_opening(c) for c in (stuck, free)]
+    database = connection.settings_dict
+    async with await psycopg.AsyncConnection.connect(
+        host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
+    ) as elsewhere:
+        await elsewhere.execute("SELECT 1 FROM conversations_conversation WHERE id = %s FOR UPDATE", [stuck.id])
+        await stuck_socket.send_json_to({"type": "message", "text": "waits"})
+        await asyncio.sleep(0.2)  # its batch is running, stuck on the lock
+        for n in range(3):
+            await free_socket.send_json_to({"type": "message", "text": f"goes {n}"})
+            assert (await free_socket.receive_json_from(timeout=3))["text"] == f"goes {n}"
+        assert await stuck_socket.receive_nothing(timeout=0.2)
+        await elsewhere.rollback()
+    assert (await stuck_socket.receive_json_from(timeout=5))["text"] == "waits"
+    for socket in (stuck_socket, free_socket):
         await socket.disconnect()
 
 
