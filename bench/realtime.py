@@ -18,8 +18,8 @@ conversation the visitor's socket is on A and a second socket of the same conver
 on B, which times each arrival. Measured:
 
 - fan-out at 200 msg/s over 100 and over 500 conversations (after 3 s of it unmeasured,
-  to warm the sockets and pools up), then the highest sustained rate over 100
-  conversations: up BENCH_LADDER until a step fails, or down to 100 and then 50 msg/s
+  to warm the sockets and pools up), then the highest sustained rate over 100 and over
+  500 conversations: up BENCH_LADDER until a step fails, or down to 100 and then 50 msg/s
   when 200 fails. A step holds when nothing is lost, p99 ≤ 250 ms and the generator kept
   up (≥ 95 % of the rate).
 - per step, CPU by process (each daphne, the worker, the benchmark's Redis, PostgreSQL: see
@@ -299,21 +299,35 @@ async def fan_out(target) -> dict:
         print(json.dumps(result), flush=True)
         return result
 
-    for count in CONVERSATIONS:
-        await step(count, RATE)
-    sustained = RATE if holds(steps[0]) else 0
-    for rate in LADDER if sustained else ():
-        if not holds(await step(CONVERSATIONS[0], rate)):
-            break
-        sustained = rate
-    for rate in () if sustained else LADDER_DOWN:
-        if holds(await step(CONVERSATIONS[0], rate)):
+    async def highest_sustained(count: int, first: dict) -> int:
+        """Up the ladder from the 200 msg/s step `first` while steps hold, or down when it failed."""
+        if not holds(first):
+            for rate in LADDER_DOWN:
+                if holds(await step(count, rate)):
+                    return rate
+            return 0
+        sustained = RATE
+        for rate in LADDER:
+            if not holds(await step(count, rate)):
+                break
             sustained = rate
-            break
+        return sustained
+
+    firsts = [await step(count, RATE) for count in CONVERSATIONS]
+    # At 2,000 msg/s each visitor socket sends 20 frames a second over 100 conversations,
+    # and 4 over 500. The project handles a socket's frames one after another, each waiting
+    # for its store; the peer's wait for nothing. So the ladder is climbed over both.
+    sustained = {
+        count: await highest_sustained(count, first) for count, first in zip(CONVERSATIONS, firsts, strict=True)
+    }
     for visitor, other in pairs:
         await visitor.close()
         await other.close()
-    return {"steps": steps, "highest_sustained_rate": sustained}
+    return {
+        "steps": steps,
+        "highest_sustained_rate": sustained[CONVERSATIONS[0]],
+        "highest_sustained_rate_500": sustained[CONVERSATIONS[1]],
+    }
 
 
 async def agent_to_widget(target: Product, seconds: float = 10) -> dict:

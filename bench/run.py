@@ -106,6 +106,9 @@ def ratios(realtime: dict, limiter: dict) -> dict:
         found[f"{name}: highest sustained fan-out"] = ratio(
             profile["highest_sustained_rate"], peer["highest_sustained_rate"]
         )
+        found[f"{name}: highest sustained fan-out x 500"] = ratio(
+            profile.get("highest_sustained_rate_500"), peer.get("highest_sustained_rate_500")
+        )
     default = profiles.get("default")
     if default:
         found["default: agent -> widget p99 / peer fan-out p99"] = ratio(
@@ -192,6 +195,12 @@ def profiles_table(realtime: dict) -> str:
         (
             f"highest sustained (p99 <= {realtime['p99_bound_ms']} ms)",
             *(f"{profiles[name]['highest_sustained_rate']} msg/s" for name in names),
+        )
+    )
+    rows.append(
+        (
+            "  over 500 conversations",
+            *(f"{profiles[name].get('highest_sustained_rate_500', '—')} msg/s" for name in names),
         )
     )
     rows.append(
