@@ -16,10 +16,9 @@ MESSAGE_BATCH_MAX = 100
 # Each batch in flight holds a connection of the loop's pool (chatorical/async_db.py).
 # One at a time while batches take the usual few milliseconds: each batch costs a commit,
 # and concurrent ones wrote the same conversations' rows, each waiting for the other's
-# commit (at 1,600 msg/s, p99 0.4 to 1.9 s against 46 to 150 ms one at a time). More when the
-# running ones have taken MESSAGE_BATCH_STALL_SECONDS (waiting on a row lock another
-# process holds), without their conversations, so that one stuck conversation does not
-# hold up every socket of the process.
+# commit (README: Performance). More when the running ones have taken
+# MESSAGE_BATCH_STALL_SECONDS (waiting on a row lock another process holds), without their
+# conversations, so that one stuck conversation does not hold up every socket of the process.
 MESSAGE_BATCHES_IN_FLIGHT = async_db.CONNECTIONS_MAX
 MESSAGE_BATCH_STALL_SECONDS = 0.05
 
