@@ -10,7 +10,28 @@ PostgreSQL only: the embedded SQLite of a first local run counts no usage.
 
 from django.db import migrations
 
-COUNT_FUNCTION = """
+# Migration 0004 puts this one back when it is reversed.
+COUNT_MESSAGE_PER_ROW = """
+CREATE FUNCTION billing_count_message() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM conversations_conversation WHERE id = NEW.conversation_id AND is_synthetic
+    ) THEN
+        PERFORM billing_usage_add(
+            NEW.tenant_id, NEW.created_at,
+            CASE WHEN NEW.direction = 'INBOUND' THEN 'messages_in' ELSE 'messages_out' END
+        );
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER billing_count_message AFTER INSERT ON conversations_message
+    FOR EACH ROW EXECUTE FUNCTION billing_count_message();
+"""
+
+COUNT_FUNCTION = (
+    """
 CREATE FUNCTION billing_usage_add(tenant bigint, at timestamptz, counted text) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO billing_usagecounter (tenant_id, day, metric, shard, value)
@@ -27,25 +48,11 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION billing_count_message() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM conversations_conversation WHERE id = NEW.conversation_id AND is_synthetic
-    ) THEN
-        PERFORM billing_usage_add(
-            NEW.tenant_id, NEW.created_at,
-            CASE WHEN NEW.direction = 'INBOUND' THEN 'messages_in' ELSE 'messages_out' END
-        );
-    END IF;
-    RETURN NULL;
-END
-$$;
-
 CREATE TRIGGER billing_count_conversation AFTER INSERT ON conversations_conversation
     FOR EACH ROW EXECUTE FUNCTION billing_count_conversation();
-CREATE TRIGGER billing_count_message AFTER INSERT ON conversations_message
-    FOR EACH ROW EXECUTE FUNCTION billing_count_message();
 """
+    + COUNT_MESSAGE_PER_ROW
+)
 
 DROP = """
 DROP TRIGGER IF EXISTS billing_count_message ON conversations_message;

@@ -8,6 +8,8 @@ the same transaction, and in a batch of 100 the counter's cost fell from about 6
 10 µs per message (bench/billing.py).
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 PER_STATEMENT = """
@@ -32,27 +34,13 @@ CREATE TRIGGER billing_count_messages AFTER INSERT ON conversations_message
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION billing_count_messages();
 """
 
-PER_ROW = """
+PER_ROW = (
+    """
 DROP TRIGGER billing_count_messages ON conversations_message;
 DROP FUNCTION billing_count_messages();
-
-CREATE FUNCTION billing_count_message() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM conversations_conversation WHERE id = NEW.conversation_id AND is_synthetic
-    ) THEN
-        PERFORM billing_usage_add(
-            NEW.tenant_id, NEW.created_at,
-            CASE WHEN NEW.direction = 'INBOUND' THEN 'messages_in' ELSE 'messages_out' END
-        );
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER billing_count_message AFTER INSERT ON conversations_message
-    FOR EACH ROW EXECUTE FUNCTION billing_count_message();
 """
+    + import_module("billing.migrations.0003_usage_triggers").COUNT_MESSAGE_PER_ROW
+)
 
 
 def count_per_statement(apps, schema_editor):
