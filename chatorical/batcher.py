@@ -50,11 +50,13 @@ class Batcher:
         self._recheck: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()  # held, so a running batch is not collected
 
-    async def submit(self, item: Any) -> Any:
+    def submit(self, item: Any) -> asyncio.Future:
+        """The future of `item`'s result. The item takes its place in the queue at once, so
+        the items of calls made one after another keep that order."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         self._start_batches()
-        return await future
+        return future
 
     def _start_batches(self) -> None:
         loop = asyncio.get_running_loop()

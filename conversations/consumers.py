@@ -4,10 +4,13 @@
 it and adds single-use tokens of any tenant, a required allowed Origin, and gap-free resume.
 """
 
+import asyncio
 import json
 import logging
 import re
 import weakref
+from collections.abc import Awaitable, Callable
+from functools import partial
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -46,6 +49,38 @@ TOO_MANY_SOCKETS_CLOSE_CODE = 4409
 # (autobahn) lets a server close only with 1000 or 3000-4999, so 4000 + 1012.
 SERVICE_RESTART_CLOSE_CODE = 4012
 
+# A socket's frames are handled side by side, this many at most. Each waits for the
+# limiter's round trip and then for its batch to be stored; the visitor's next frame, and
+# the conversation's events to this socket, should not wait for that (README: Performance).
+FRAMES_IN_FLIGHT = 8
+
+# What a frame makes its socket do (send a note, publish its message), in frame order.
+Reply = Callable[[], Awaitable[None]]
+
+_frame_tasks: set[asyncio.Task] = set()  # held, so a frame in flight is not collected
+
+
+class _Frame:
+    """A frame's place in its socket's order. Its message is queued for the store only
+    once the frame before has queued its own or will not (`queued`), and it acts only once
+    the frame before is done (`done`): messages are stored, and replies sent, in the order
+    the visitor sent the frames."""
+
+    __slots__ = ("queued", "done")
+
+    def __init__(self):
+        loop = asyncio.get_running_loop()
+        self.queued, self.done = loop.create_future(), loop.create_future()
+
+    def settle_queued(self) -> None:
+        if not self.queued.done():
+            self.queued.set_result(None)
+
+    def settle(self) -> None:
+        self.settle_queued()
+        if not self.done.done():
+            self.done.set_result(None)
+
 
 # One Tenant instance per tenant for the sockets of a process, while any holds it: an idle
 # socket keeps ids and small values, not a copy of its tenant's row.
@@ -82,6 +117,9 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
     conversation_id = None  # set once accepted
     locale = ""
     token_audience = AUDIENCE_V1
+    # Made at the socket's first frame, so an idle socket holds neither.
+    _frame_slots: asyncio.Semaphore | None = None
+    _last_frame: _Frame | None = None  # the newest frame in flight
 
     async def connect(self):
         # The socket's handlers all run in this task: its log lines carry the handshake's id.
@@ -204,56 +242,64 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=TOO_MANY_SOCKETS_CLOSE_CODE)
         return False
 
-    async def _frame_allowed(self) -> bool:
-        """Every frame counts, valid or not: a flood of junk costs us as much as one of messages."""
-        decision = await ratelimit.check_async(
-            name="ws_message", tenant=self.tenant, kind="socket", value=self.channel_name
-        )
-        if decision.allowed:
-            return True
-        if decision.unavailable:
-            await self._note("limiter_unavailable")
-            return False
-        await self._note("rate_limited", variables={"seconds": decision.retry_after_seconds})
-        if decision.level >= ratelimit.ABUSE_LEVEL:
-            await self.close(code=FLOOD_CLOSE_CODE)
-        return False
-
     async def receive(self, text_data=None, bytes_data=None):
         # A socket accepted only to be told why it closes has no conversation; its frames go.
         if self.conversation_id is None:
             return
-        with tracing.span("ws frame", tenant=self.tenant.slug):
-            await self._receive(text_data)
+        if self._frame_slots is None:
+            self._frame_slots = asyncio.Semaphore(FRAMES_IN_FLIGHT)
+        # Beyond FRAMES_IN_FLIGHT the socket reads no further frame until one is done.
+        await self._frame_slots.acquire()
+        before, this = self._last_frame, _Frame()
+        self._last_frame = this
+        task = asyncio.get_running_loop().create_task(self._frame(text_data, before, this))
+        _frame_tasks.add(task)
+        task.add_done_callback(_frame_tasks.discard)
 
-    async def _receive(self, text_data):
-        if not await self._frame_allowed():
-            return
+    async def _frame(self, text_data: str | None, before: "_Frame | None", this: "_Frame"):
+        try:
+            with tracing.span("ws frame", tenant=self.tenant.slug):
+                reply = await self._frame_reply(text_data, before, this)
+                this.settle_queued()
+                if before is not None:
+                    await before.done
+                await reply()
+        except Exception:
+            logger.exception("a socket frame failed; the socket closes")
+            await self.close(code=SERVICE_RESTART_CLOSE_CODE)
+        finally:
+            this.settle()
+            self._frame_slots.release()
+            if self._last_frame is this:
+                self._last_frame = None  # an idle socket holds no frame
+
+    async def _frame_reply(self, text_data: str | None, before: "_Frame | None", this: "_Frame") -> Reply:
+        """What the frame makes the socket do once the frames before it are done: checked
+        and, for a message, stored, queued for the store after theirs."""
+        refused = await self._frame_refused()
+        if refused is not None:
+            return refused
         if text_data is None:
-            await self._error("error_binary_frame", "Send JSON text frames.")
-            return
+            return partial(self._error, "error_binary_frame", "Send JSON text frames.")
         if len(text_data) > settings.WS_FRAME_MAX_CHARS:
             # Never parsed: it cannot hold a text we would accept.
-            await self._error("text_too_long", f"A message is at most {settings.MESSAGE_MAX_CHARS} characters.")
-            return
+            return partial(
+                self._error, "text_too_long", f"A message is at most {settings.MESSAGE_MAX_CHARS} characters."
+            )
         try:
-            frame = json.loads(text_data)
+            content = json.loads(text_data)
         except ValueError:
-            await self._error("error_invalid_json", "That frame was not valid JSON.")
-            return
-        await self.receive_json(frame)
-
-    async def receive_json(self, content, **kwargs):
+            return partial(self._error, "error_invalid_json", "That frame was not valid JSON.")
         if not isinstance(content, dict) or content.get("type") != "message":
-            await self._error("error_unknown_frame", 'Send {"type": "message", "text": "..."}.')
-            return
+            return partial(self._error, "error_unknown_frame", 'Send {"type": "message", "text": "..."}.')
         try:
             text = services.clean_message_text(content.get("text"))
             if not await plans.policy().visitor_message_allowed(self.tenant):
                 # The plan's messages ran out (with their 10 % of slack): not stored.
-                await self._note("plan_limit_reached")
-                return
-            message = await message_batches.message_add(
+                return partial(self._note, "plan_limit_reached")
+            if before is not None:
+                await before.queued
+            stored = message_batches.message_add(
                 tenant=self.tenant,
                 message=services.NewMessage(
                     conversation=self._conversation_ref(),
@@ -262,13 +308,34 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
                     traceparent=tracing.traceparent(),
                 ),
             )
+            this.settle_queued()
+            message = await stored
         except ApiError as exc:
-            await self._error(f"error_{exc.code}", exc.message)
-            return
+            return partial(self._error, f"error_{exc.code}", exc.message)
         except DatabaseError:
             logger.warning("message not stored: the database is away", exc_info=True)
-            await self._error("error_unavailable", "That message could not be sent; send it again in a moment.")
-            return
+            return partial(
+                self._error, "error_unavailable", "That message could not be sent; send it again in a moment."
+            )
+        return partial(self._publish, message)
+
+    async def _frame_refused(self) -> Reply | None:
+        """Every frame counts, valid or not: a flood of junk costs us as much as one of messages."""
+        decision = await ratelimit.check_async(
+            name="ws_message", tenant=self.tenant, kind="socket", value=self.channel_name
+        )
+        if decision.allowed:
+            return None
+        if decision.unavailable:
+            return partial(self._note, "limiter_unavailable")
+        return partial(self._rate_limited, decision)
+
+    async def _rate_limited(self, decision: ratelimit.Decision):
+        await self._note("rate_limited", variables={"seconds": decision.retry_after_seconds})
+        if decision.level >= ratelimit.ABUSE_LEVEL:
+            await self.close(code=FLOOD_CLOSE_CODE)
+
+    async def _publish(self, message: Message):
         # Stored and committed: now to every socket of the conversation, on every instance.
         try:
             await self.channel_layer.group_send(self.group, realtime.group_message(realtime.message_event(message)))

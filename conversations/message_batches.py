@@ -6,6 +6,8 @@ batches are stored go together into one socket_messages_add call, one statement 
 Redis pipeline (chatorical/batcher.py).
 """
 
+import asyncio
+
 from chatorical import async_db
 from chatorical.batcher import Batcher, per_event_loop
 from conversations import services
@@ -57,9 +59,10 @@ _batcher = per_event_loop(
 )
 
 
-async def message_add(*, tenant, message: services.NewMessage) -> Message:
+def message_add(*, tenant, message: services.NewMessage) -> "asyncio.Future[Message]":
     """services.message_add for a socket consumer (without fan-out), stored together with
-    the messages other sockets of the process send at the same time. Raises ApiError as
-    message_add does; check the text with services.clean_message_text first, as a bad one
+    the messages other sockets of the process send at the same time. The message is queued
+    when this returns, behind those queued before it; the future raises ApiError as
+    message_add does. Check the text with services.clean_message_text first, as a bad one
     would fail the whole batch."""
-    return await _batcher().submit((tenant, message))
+    return _batcher().submit((tenant, message))

@@ -37,7 +37,7 @@ async def test_an_idle_batcher_runs_a_call_at_once():
 async def test_calls_made_while_a_batch_runs_go_together_and_each_gets_its_result():
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=3, max_in_flight=1)
-    calls = [asyncio.create_task(batcher.submit(item)) for item in "abcdef"]
+    calls = [batcher.submit(item) for item in "abcdef"]
     await settle()
     recorder.release.set()
     assert await asyncio.gather(*calls) == list("ABCDEF")
@@ -47,7 +47,7 @@ async def test_calls_made_while_a_batch_runs_go_together_and_each_gets_its_resul
 async def test_batches_in_flight_are_bounded():
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=100, max_in_flight=2)
-    calls = [asyncio.create_task(batcher.submit(item)) for item in "abcd"]
+    calls = [batcher.submit(item) for item in "abcd"]
     await settle()
     assert recorder.batches == [["a"], ["b"]]
     recorder.release.set()
@@ -60,7 +60,7 @@ async def test_calls_of_a_key_in_a_running_batch_wait_for_it_and_keep_their_orde
     a free key starts a batch at once; each key's calls go in order, in one batch at a time."""
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=10, max_in_flight=3, key=lambda item: item[0])
-    calls = [asyncio.create_task(batcher.submit(item)) for item in ("a1", "a2", "b1", "a3", "b2")]
+    calls = [batcher.submit(item) for item in ("a1", "a2", "b1", "a3", "b2")]
     await settle()
     assert recorder.batches == [["a1"], ["b1"]]  # a slot is free, but no waiting call may use it
     recorder.release.set()
@@ -74,9 +74,9 @@ async def test_calls_gather_behind_a_running_batch_until_it_has_stalled():
     without the stuck batch's key."""
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=10, max_in_flight=2, stall_seconds=0.05, key=lambda item: item[0])
-    calls = [asyncio.create_task(batcher.submit("a1"))]
+    calls = [batcher.submit("a1")]
     await settle()
-    calls += [asyncio.create_task(batcher.submit(item)) for item in ("b1", "a2", "c1")]
+    calls += [batcher.submit(item) for item in ("b1", "a2", "c1")]
     await settle()
     assert recorder.batches == [["a1"]]
     await asyncio.sleep(0.1)
@@ -90,8 +90,8 @@ async def test_a_full_batch_leaves_the_rest_of_a_free_key_for_the_next_batch():
     recorder = Recorder()
     recorder.release.set()
     batcher = Batcher(recorder, max_batch=2, max_in_flight=1, key=lambda item: item[0])
-    blocker = asyncio.create_task(batcher.submit("z"))
-    calls = [asyncio.create_task(batcher.submit(item)) for item in ("a1", "a2", "a3", "b1")]
+    blocker = batcher.submit("z")
+    calls = [batcher.submit(item) for item in ("a1", "a2", "a3", "b1")]
     assert await asyncio.gather(blocker, *calls) == ["Z", "A1", "A2", "A3", "B1"]
     assert recorder.batches == [["z"], ["a1", "a2"], ["a3", "b1"]]
 
@@ -123,8 +123,8 @@ async def test_a_failed_batch_fails_its_callers_and_the_next_batch_still_runs():
 async def test_a_cancelled_caller_does_not_disturb_the_batch():
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=10, max_in_flight=1)
-    first = asyncio.create_task(batcher.submit("a"))
-    gone, kept = asyncio.create_task(batcher.submit("b")), asyncio.create_task(batcher.submit("c"))
+    first = batcher.submit("a")
+    gone, kept = batcher.submit("b"), batcher.submit("c")
     await settle()
     gone.cancel()
     recorder.release.set()
@@ -135,7 +135,7 @@ async def test_a_cancelled_caller_does_not_disturb_the_batch():
 async def test_callers_of_a_cancelled_batch_are_cancelled_too():
     recorder = Recorder()
     batcher = Batcher(recorder, max_batch=10, max_in_flight=1)
-    call = asyncio.create_task(batcher.submit("a"))
+    call = batcher.submit("a")
     await settle()
     (running,) = [task for task in asyncio.all_tasks() if task.get_coro().__name__ == "_run_batch"]
     running.cancel()

@@ -1,6 +1,7 @@
 """The v1 socket through its public surface, on the real Redis channel layer."""
 
 import asyncio
+import contextlib
 
 import jwt
 import psycopg
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from chatorical import tenancy
-from conversations import services
+from conversations import consumers, realtime, services
 from conversations.models import Message
 from conversations.tests.factories import conversation_for
 from conversations.tests.sockets import v1_connect, v1_connect_and_skip_opening
@@ -88,28 +89,97 @@ async def test_messages_sent_at_once_from_many_sockets_are_each_stored_once_in_o
         await socket.disconnect()
 
 
-async def test_a_conversation_locked_elsewhere_holds_up_its_own_messages_only(default_tenant):
-    """Another process holds a conversation's row (a long transaction): that socket's message
-    waits for it, while other sockets' messages are stored and echoed meanwhile."""
-    stuck, free = [
-        await database_sync_to_async(conversation_for)(default_tenant, visitor_name=name) for name in ("S", "F")
-    ]
-    stuck_socket, free_socket = [await v1_connect_and_skip_opening(c) for c in (stuck, free)]
+@contextlib.asynccontextmanager
+async def locked_elsewhere(conversation):
+    """Another process holds the conversation's row (a long transaction) until the block ends."""
     database = connection.settings_dict
     async with await psycopg.AsyncConnection.connect(
         host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
     ) as elsewhere:
-        await elsewhere.execute("SELECT 1 FROM conversations_conversation WHERE id = %s FOR UPDATE", [stuck.id])
+        await elsewhere.execute("SELECT 1 FROM conversations_conversation WHERE id = %s FOR UPDATE", [conversation.id])
+        yield
+        await elsewhere.rollback()
+
+
+def stored_texts(conversation) -> list[str]:
+    with tenancy.tenant_context(conversation.tenant):
+        return list(Message.objects.filter(conversation=conversation).order_by("seq").values_list("text", flat=True))
+
+
+async def test_a_conversation_locked_elsewhere_holds_up_its_own_messages_only(default_tenant):
+    """That socket's message waits for the lock, while other sockets' messages are stored
+    and echoed meanwhile."""
+    stuck, free = [
+        await database_sync_to_async(conversation_for)(default_tenant, visitor_name=name) for name in ("S", "F")
+    ]
+    stuck_socket, free_socket = [await v1_connect_and_skip_opening(c) for c in (stuck, free)]
+    async with locked_elsewhere(stuck):
         await stuck_socket.send_json_to({"type": "message", "text": "waits"})
         await asyncio.sleep(0.2)  # its batch is running, stuck on the lock
         for n in range(3):
             await free_socket.send_json_to({"type": "message", "text": f"goes {n}"})
             assert (await free_socket.receive_json_from(timeout=3))["text"] == f"goes {n}"
         assert await stuck_socket.receive_nothing(timeout=0.2)
-        await elsewhere.rollback()
     assert (await stuck_socket.receive_json_from(timeout=5))["text"] == "waits"
     for socket in (stuck_socket, free_socket):
         await socket.disconnect()
+
+
+async def test_a_message_being_stored_holds_up_none_of_the_sockets_events(conversation):
+    """A socket's frames are handled beside its events: while its message waits for the
+    store, the agent joining still reaches it."""
+    socket = await v1_connect_and_skip_opening(conversation)
+    async with locked_elsewhere(conversation):
+        await socket.send_json_to({"type": "message", "text": "waits"})
+        await asyncio.sleep(0.2)  # stuck on the lock
+        await get_channel_layer().group_send(
+            realtime.conversation_group(conversation.id),
+            realtime.group_message(realtime.agent_joined_event(agent="Bo")),
+        )
+        assert (await socket.receive_json_from(timeout=3))["type"] == "agent_joined"
+    assert (await socket.receive_json_from(timeout=5))["text"] == "waits"
+    await socket.disconnect()
+
+
+async def test_frames_sent_while_one_is_stored_are_stored_and_answered_in_the_order_sent(conversation):
+    """More frames than a socket handles at once, two bad ones among them, sent while the
+    first waits for the store: the messages are stored and echoed in the order sent, and
+    the notes come in the order of their frames. (An echo comes back through the channel
+    layer, so a note may overtake it, as it always could.)"""
+    texts = [f"m{n}" for n in range(consumers.FRAMES_IN_FLIGHT + 4)]
+    socket = await v1_connect_and_skip_opening(conversation)
+    async with locked_elsewhere(conversation):
+        await socket.send_json_to({"type": "message", "text": texts[0]})
+        await asyncio.sleep(0.2)  # stuck on the lock
+        await socket.send_to(text_data="{not json")
+        for text in texts[1:5]:
+            await socket.send_json_to({"type": "message", "text": text})
+        await socket.send_to(bytes_data=b"binary")
+        for text in texts[5:]:
+            await socket.send_json_to({"type": "message", "text": text})
+        assert await socket.receive_nothing(timeout=0.2)
+    answers = [await socket.receive_json_from(timeout=5) for _ in range(len(texts) + 2)]
+    assert [answer["text"] for answer in answers if "direction" in answer] == texts
+    assert [answer["key"] for answer in answers if "direction" not in answer] == [
+        "error_invalid_json",
+        "error_binary_frame",
+    ]
+    assert await database_sync_to_async(stored_texts)(conversation) == texts
+    await socket.disconnect()
+
+
+async def test_frames_in_flight_when_the_visitor_leaves_are_stored(conversation):
+    socket = await v1_connect_and_skip_opening(conversation)
+    async with locked_elsewhere(conversation):
+        for n in range(3):
+            await socket.send_json_to({"type": "message", "text": f"left {n}"})
+        await asyncio.sleep(0.2)
+        await socket.disconnect()
+    for _ in range(50):
+        if len(await database_sync_to_async(stored_texts)(conversation)) == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert await database_sync_to_async(stored_texts)(conversation) == ["left 0", "left 1", "left 2"]
 
 
 async def test_a_lone_surrogate_is_refused_alone_and_spoils_no_batch(default_tenant):
