@@ -256,7 +256,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
         _frame_tasks.add(task)
         task.add_done_callback(_frame_tasks.discard)
 
-    async def _frame(self, text_data: str | None, before: "_Frame | None", this: "_Frame"):
+    async def _frame(self, text_data: str | None, before: _Frame | None, this: _Frame):
         try:
             with tracing.span("ws frame", tenant=self.tenant.slug):
                 reply = await self._frame_reply(text_data, before, this)
@@ -273,7 +273,7 @@ class V1ConversationConsumer(AsyncJsonWebsocketConsumer):
             if self._last_frame is this:
                 self._last_frame = None  # an idle socket holds no frame
 
-    async def _frame_reply(self, text_data: str | None, before: "_Frame | None", this: "_Frame") -> Reply:
+    async def _frame_reply(self, text_data: str | None, before: _Frame | None, this: _Frame) -> Reply:
         """What the frame makes the socket do once the frames before it are done: checked
         and, for a message, stored, queued for the store after theirs."""
         refused = await self._frame_refused()
