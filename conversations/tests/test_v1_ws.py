@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from chatorical import tenancy
-from conversations import consumers, realtime, services
+from conversations import consumers, message_batches, realtime, services
 from conversations.models import Message
 from conversations.tests.factories import conversation_for
 from conversations.tests.sockets import v1_connect, v1_connect_and_skip_opening
@@ -328,3 +328,18 @@ async def test_events_of_one_conversation_do_not_reach_another(default_tenant, c
     assert (await mine.receive_json_from(timeout=3))["text"] == "private"
     assert await theirs.receive_nothing(timeout=0.5)
     await asyncio.gather(mine.disconnect(), theirs.disconnect())
+
+
+async def test_a_frame_that_fails_unexpectedly_closes_its_socket_with_4012_and_is_logged(
+    conversation, monkeypatch, caplog
+):
+    """The widget reconnects on 4012 and catches up from the database (v1: the history)."""
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    socket = await v1_connect_and_skip_opening(conversation)
+    monkeypatch.setattr(message_batches, "message_add", broken)
+    await socket.send_json_to({"type": "message", "text": "hello"})
+    assert await socket.receive_output(timeout=3) == {"type": "websocket.close", "code": 4012}
+    assert "a socket frame failed" in caplog.text and "RuntimeError: a bug" in caplog.text
