@@ -143,12 +143,11 @@ async def test_cross_tenant_one_tenants_open_sockets_do_not_count_for_another(te
 
 
 async def test_slots_of_a_process_that_died_lapse_and_live_ones_are_renewed(default_tenant, monkeypatch):
-    # Renewed every 0.5 s: a busy machine may hold up the renewer for a second and the lease still holds.
-    monkeypatch.setattr(socket_slots, "SOCKET_LEASE_SECONDS", 1.5)
+    monkeypatch.setattr(socket_slots, "SOCKET_LEASE_SECONDS", 0.6)
     await database_sync_to_async(rate_limits_set)(default_tenant, ws_open={"conversation": {"limit": 1}})
     values = {"conversation": "c-lease"}
     assert await ratelimit.socket_slot_take(tenant=default_tenant, holder="alive", values=values) is None
-    await asyncio.sleep(3.75)  # two and a half leases: only renewal keeps it
+    await asyncio.sleep(1.5)  # two and a half leases: only renewal keeps it
     assert await ratelimit.socket_slot_take(tenant=default_tenant, holder="other", values=values) == "conversation"
 
     # The process dies: nothing renews or gives back its slot, which lapses.
@@ -156,6 +155,6 @@ async def test_slots_of_a_process_that_died_lapse_and_live_ones_are_renewed(defa
     slots.renewer.cancel()
     slots.renewer = None
     slots.held.clear()
-    await asyncio.sleep(1.7)
+    await asyncio.sleep(0.7)
     assert await ratelimit.socket_slot_take(tenant=default_tenant, holder="other", values=values) is None
     await ratelimit.socket_slot_give_back(holder="other")
