@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = os.environ.get("BENCH_PARTS", "realtime,telegram_bridge,limiter,billing").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "realtime,telegram_bridge,limiter,billing,webhook_lookups").split(",")
 RUNS = int(os.environ.get("BENCH_RUNS", 1))
 
 
@@ -269,6 +269,11 @@ def other_parts_table(results: dict) -> str:
                     f"+{figure['counter_cost_us']} µs/message ({figure['with_counter_us']} with,"
                     f" {figure['without_counter_us']} without)",
                 )
+            )
+    for name, figure in results.get("webhook_lookups", {}).items():
+        if isinstance(figure, dict):
+            rows.append(
+                (f"webhook lookup, {name}", f"{figure['written']} µs written out, {figure['orm']} through the ORM")
             )
     rows.append(("wall time", ", ".join(f"{part} {seconds} s" for part, seconds in results["wall_seconds"].items())))
     return table(rows)

@@ -72,10 +72,12 @@ def _from_a_person(bridge: Bridge, update: dict, action: dict) -> bool:
 
 
 def _conversation_in_topic(bridge: Bridge, message: dict) -> Conversation | None:
-    chat_id = message.get("chat", {}).get("id")
+    chat_id, thread_id = message.get("chat", {}).get("id"), message.get("message_thread_id")
     if not message.get("is_topic_message"):
         return None  # General
-    conversation = conversation_in_topic(chat_id=chat_id, thread_id=message.get("message_thread_id"))
+    if not isinstance(chat_id, int) or not isinstance(thread_id, int):
+        return None  # not Telegram's shape: no topic is looked up by it
+    conversation = conversation_in_topic(chat_id=chat_id, thread_id=thread_id)
     # A group's topics move with its upgrade (Bridge._record_migration), so a topic found
     # in the configured group is in the support group: only another chat needs the read.
     if conversation is None or (chat_id != bridge.settings.support_group_id and not bridge.is_support_chat(chat_id)):
@@ -204,6 +206,11 @@ WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL AND id = (
 RETURNING id, update_id, payload, traceparent"""
 
 
+# Written out, as the take is: run after every update a request processes, it costs less
+# than the ORM's compiling of it.
+_PENDING_SQL = f"SELECT EXISTS (SELECT 1 FROM {_UPDATES} WHERE tenant_id = %(tenant)s AND processed_at IS NULL)"
+
+
 def update_store(*, update_id: int, payload: dict, traceparent: str) -> bool:
     """Stores an update of the tenant in context once (the seen-set), in one round trip;
     False when it was stored before (Telegram retries what it thinks was lost). Not yet
@@ -234,8 +241,10 @@ def _oldest_taken(tenant_id: int) -> tuple[int, int, str, str] | None:
         return cursor.fetchone()
 
 
-def _pending() -> bool:
-    return TelegramUpdate.objects.filter(processed_at__isnull=True).exists()
+def _pending(tenant_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_SQL, {"tenant": tenant_id})
+        return bool(cursor.fetchone()[0])
 
 
 def process_pending_updates(tenant: Tenant, *, limit: int | None = None) -> int:
@@ -247,7 +256,7 @@ def process_pending_updates(tenant: Tenant, *, limit: int | None = None) -> int:
     while limit is None or processed < limit:
         # The caller knows of one: the first take goes straight for it. After that, a look
         # without a transaction (one round trip, not three) ends the loop when none is left.
-        if processed and not _pending():
+        if processed and not _pending(tenant_id):
             return processed
         failed = None
         with transaction.atomic():

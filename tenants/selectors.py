@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db.models import Count
 
-from chatorical import redaction, tenancy
+from chatorical import redaction, tenancy, written_queries
 from tenants import crypto
 from tenants.models import ApiKey, Membership, TelegramConfig, Tenant
 
@@ -23,9 +23,18 @@ def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
 
 
+# Every v1 request and socket looks it up: written out (chatorical/written_queries.py).
+_TENANT_BY_SLUG_SQL = f"""
+SELECT {written_queries.columns(Tenant, alias="tenant")}
+FROM {Tenant._meta.db_table} AS tenant WHERE tenant.slug = %(slug)s"""
+
+
 def tenant_get_default() -> Tenant:
     """The v1 deployment's tenant; created by a migration, so it always exists."""
-    return Tenant.objects.get(slug=settings.DEFAULT_TENANT_SLUG)
+    tenant = written_queries.instance_fetched(Tenant, _TENANT_BY_SLUG_SQL, {"slug": settings.DEFAULT_TENANT_SLUG})
+    if tenant is None:
+        raise Tenant.DoesNotExist(f"no tenant {settings.DEFAULT_TENANT_SLUG!r}: run the migrations")
+    return tenant
 
 
 def request_tenant(request, slug: str | None) -> Tenant | None:

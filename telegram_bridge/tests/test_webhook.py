@@ -343,3 +343,20 @@ def test_the_webhook_answers_once_the_update_and_its_processing_are_on_disk(clie
     assert stored < processed < len(statements) - 1
     assert statements[-1] == "SELECT txid_current()"
     assert outbound_texts(agents.tenant) == ["on disk"]
+
+
+@pytest.mark.parametrize("thread_id", [str, float, None])
+def test_a_topic_message_whose_ids_are_not_telegrams_shape_is_passed_over_quietly(client, agents, caplog, thread_id):
+    conversation = claimed_conversation(client, agents)
+    update = agents.fake.add_user_message(
+        DEFAULT_CHAT_ID, "odd ids", thread_id=topic_of(conversation).thread_id, user=AGENT
+    )
+    message = update["message"]
+    message["message_thread_id"] = thread_id(message["message_thread_id"]) if thread_id else None
+    assert agents.send_update(update).json() == {"ok": True}
+    chat_as_text = agents.fake.add_user_message(DEFAULT_CHAT_ID, "odd chat", thread_id=topic_of(conversation).thread_id)
+    chat_as_text["message"]["chat"]["id"] = str(DEFAULT_CHAT_ID)
+    assert agents.send_update(chat_as_text).json() == {"ok": True}
+    assert outbound_texts(agents.tenant) == []
+    assert pending_updates(agents.tenant) == []
+    assert "could not be processed" not in caplog.text
