@@ -1,4 +1,5 @@
-"""Lookups written out in SQL, for the few the webhook runs on every agent's message.
+"""Lookups written out in SQL, for the few run on every agent's message (the topic's
+conversation) and every v1 request (the default tenant).
 
 Compiling a queryset costs Django far more than PostgreSQL takes to answer a lookup by
 key: the topic's conversation, a join, took 570 µs through the ORM and 200 µs written out
