@@ -9,6 +9,7 @@ the Redis figures hold only the benchmark's work.
 
 import asyncio
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -210,6 +211,22 @@ def _nearest_root(pid: int, role_of_root: dict, processes: dict) -> str | None:
             return role_of_root[pid]
         pid = processes.get(pid, (0,))[0]
     return None
+
+
+@contextlib.contextmanager
+def paused(roots: list[int]):
+    """Stops these processes and their children (SIGSTOP) while the block runs, and lets
+    them go on after it (SIGCONT): servers measured side by side do not stir (timers,
+    pings, a worker's polls) while the others are measured. Their sockets stay open."""
+    processes = _processes()
+    tree = [pid for pid in processes if _nearest_root(pid, dict.fromkeys(roots, "paused"), processes)]
+    for pid in tree:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in tree:
+            os.kill(pid, signal.SIGCONT)
 
 
 # The webhook header secret of the benchmarks' default tenant.

@@ -35,9 +35,10 @@ on B, which times each arrival. Measured:
   each instance.
 
 The default profile and the peer run side by side: both are set up, then each fan-out step
-runs on one and then on the other, so both figures of a ratio come from the same minute
-(fan_outs_in_turn). budgets_off, which would share the default profile's database, runs on
-its own afterwards.
+runs on one and then on the other, with the other's processes paused (SIGSTOP) meanwhile,
+so both figures of a ratio come from the same minute and neither stack's timers stir
+during the other's step (fan_outs_in_turn). budgets_off, which would share the default
+profile's database, runs on its own afterwards.
 """
 
 import asyncio
@@ -69,6 +70,7 @@ LADDER = [int(r) for r in os.environ.get("BENCH_LADDER", "400,600,800,1000,1300,
 LADDER_DOWN = (100, 50)  # when 200 msg/s does not hold
 STEP_SECONDS = float(os.environ.get("BENCH_STEP_SECONDS", 10))
 WARM_UP_SECONDS = 3
+RESUMED_SETTLE_SECONDS = 2
 AGENT_RATE, AGENT_CONVERSATIONS = 50, 20
 IDLE_SOCKETS = int(os.environ.get("BENCH_IDLE_SOCKETS", 2000))
 P99_BOUND_MS = 250
@@ -213,7 +215,11 @@ async def open_sockets(target, server, conversations: list[dict]) -> list:
 
     async def open_one(conversation):
         async with gate:
-            socket = await websockets.connect(target.socket_url(server, conversation), max_queue=None, open_timeout=60)
+            # No pings from this side: a target paused while another is measured (harness.paused)
+            # would not answer them in time, and the socket would be closed.
+            socket = await websockets.connect(
+                target.socket_url(server, conversation), max_queue=None, open_timeout=60, ping_interval=None
+            )
             if target.sends_welcome:
                 welcome = json.loads(await socket.recv())
                 assert welcome.get("key") == "welcome", welcome
@@ -288,11 +294,12 @@ class FanOut:
     """One target's conversations with their socket pairs, set up and warmed up, and the
     fan-out steps run on them."""
 
-    def __init__(self, target, pairs: list):
+    def __init__(self, target, pairs: list, beside: list):
         self.target, self.pairs, self.steps = target, pairs, []
+        self.beside = beside  # the targets measured side by side: paused during this one's steps
 
     @classmethod
-    async def set_up(cls, target) -> "FanOut":
+    async def set_up(cls, target, beside: list) -> "FanOut":
         began = time.monotonic()
         conversations = await target.start_conversations(max(CONVERSATIONS), "Bench")
         visitors = await open_sockets(target, target.a, conversations)
@@ -302,12 +309,16 @@ class FanOut:
         print(f"set-up of {len(pairs)} conversations and their sockets: {time.monotonic() - began:.0f} s", flush=True)
         # Unmeasured: the first frames of each socket and pool take paths later ones do not.
         await fan_out_step(target, pairs, RATE, seconds=WARM_UP_SECONDS)
-        return cls(target, pairs)
+        return cls(target, pairs, beside)
 
     async def step(self, count: int, rate: int) -> dict:
-        if self.target.database:
-            await asyncio.to_thread(harness.vacuum)
-        result = await fan_out_step(self.target, self.pairs[:count], rate)
+        with alone(self.target, self.beside):
+            if self.target.database:
+                await asyncio.to_thread(harness.vacuum)
+            # Outside the window: a target just let go catches up on its timers at once
+            # (the servers' pings of every socket, the worker's beat).
+            await asyncio.sleep(RESUMED_SETTLE_SECONDS)
+            result = await fan_out_step(self.target, self.pairs[:count], rate)
         self.steps.append(result)
         print(json.dumps(result), flush=True)
         return result
@@ -325,11 +336,17 @@ class FanOut:
             await other.close()
 
 
+def alone(running, targets) -> contextlib.AbstractContextManager:
+    """The other targets' processes paused while `running` is measured."""
+    return harness.paused([pid for target in targets if target is not running for pid in target.roles().values()])
+
+
 async def fan_outs_in_turn(fan_outs: dict[str, FanOut]) -> dict[str, dict]:
-    """Each step of every target in turn, so the two figures of a ratio are measured seconds
-    apart. This machine's speed drifts over minutes: the same servers started twice in a
-    row spent 2.6 and then 3.5 ms of CPU a message at 200 msg/s, every process dearer alike,
-    the load generator's too; one profile after the other put that drift into the ratios."""
+    """Each step of every target in turn, the others paused meanwhile, so the two figures
+    of a ratio are measured seconds apart. A machine of this kind can run a third slower
+    for minutes: the same servers started twice in a row spent 2.6 and then 3.5 ms of CPU
+    a message at 200 msg/s, every process dearer alike, the load generator's too; one
+    profile after the other put such a swing into the ratios."""
     firsts: dict[str, list[dict]] = {name: [] for name in fan_outs}
     for count in CONVERSATIONS:
         for name, fan_out in fan_outs.items():
@@ -475,13 +492,15 @@ async def run_profiles(names: list[str]) -> dict[str, dict]:
             results[name] = {}
             if name in ("default", "peer"):
                 results[name]["idle_sockets"] = await idle_sockets(targets[name])
-        fan_outs = {name: await FanOut.set_up(target) for name, target in targets.items()}
+        beside = list(targets.values())
+        fan_outs = {name: await FanOut.set_up(target, beside) for name, target in targets.items()}
         for name, fanned_out in (await fan_outs_in_turn(fan_outs)).items():
             results[name].update(fanned_out)
         for fan_out in fan_outs.values():
             await fan_out.close()
         if "default" in targets:
-            results["default"]["agent_to_widget"] = await agent_to_widget(targets["default"])
+            with alone(targets["default"], beside):
+                results["default"]["agent_to_widget"] = await agent_to_widget(targets["default"])
             results["default"]["bot_api_totals"] = targets["default"].bot_api_counts()
         return results
     finally:
