@@ -221,12 +221,17 @@ def paused(roots: list[int]):
     processes = _processes()
     tree = [pid for pid in processes if _nearest_root(pid, dict.fromkeys(roots, "paused"), processes)]
     for pid in tree:
-        os.kill(pid, signal.SIGSTOP)
+        _signal(pid, signal.SIGSTOP)
     try:
         yield
     finally:
         for pid in tree:
-            os.kill(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGCONT)
+
+
+def _signal(pid: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # a child that exited since the listing
+        os.kill(pid, number)
 
 
 # The webhook header secret of the benchmarks' default tenant.

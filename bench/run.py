@@ -26,7 +26,7 @@ def run_part(name: str) -> tuple[str, float]:
     started = time.monotonic()
     result = subprocess.run([sys.executable, str(HERE / f"{name}.py")], capture_output=True, text=True)
     if result.returncode:
-        sys.exit(f"bench/{name}.py failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        sys.exit(f"bench/{name}.py failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     return result.stdout, time.monotonic() - started
 
 
