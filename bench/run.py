@@ -26,7 +26,10 @@ def run_part(name: str) -> tuple[str, float]:
     started = time.monotonic()
     result = subprocess.run([sys.executable, str(HERE / f"{name}.py")], capture_output=True, text=True)
     if result.returncode:
-        sys.exit(f"bench/{name}.py failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        # From the first traceback: what the interpreter logs while it shuts down comes after.
+        first = max(result.stderr.find("Traceback"), 0)
+        error = result.stderr[first:][:6000]
+        sys.exit(f"bench/{name}.py failed ({result.returncode}):\n{result.stdout[-2000:]}\n{error}")
     return result.stdout, time.monotonic() - started
 
 
