@@ -37,8 +37,8 @@ on B, which times each arrival. Measured:
 The default profile and the peer run side by side: both are set up, then each fan-out step
 runs on one and then on the other, with the other's processes paused (SIGSTOP) meanwhile,
 so both figures of a ratio come from the same minute and neither stack's timers stir
-during the other's step (fan_outs_in_turn). budgets_off, which would share the default
-profile's database, runs on its own afterwards.
+during the other's step (fan_outs_in_turn); between steps both run for a moment.
+budgets_off, which would share the default profile's database, runs on its own afterwards.
 """
 
 import asyncio
@@ -312,12 +312,14 @@ class FanOut:
         return cls(target, pairs, beside)
 
     async def step(self, count: int, rate: int) -> dict:
+        # Every target runs a while between steps: one just let go catches up on its timers
+        # (the servers' pings of every socket, the worker's beat) outside any window, and
+        # none stays paused past one step, which a server's ping timeout (30 s) would not
+        # survive.
+        await asyncio.sleep(RESUMED_SETTLE_SECONDS)
         with alone(self.target, self.beside):
             if self.target.database:
                 await asyncio.to_thread(harness.vacuum)
-            # Outside the window: a target just let go catches up on its timers at once
-            # (the servers' pings of every socket, the worker's beat).
-            await asyncio.sleep(RESUMED_SETTLE_SECONDS)
             result = await fan_out_step(self.target, self.pairs[:count], rate)
         self.steps.append(result)
         print(json.dumps(result), flush=True)
@@ -343,10 +345,10 @@ def alone(running, targets) -> contextlib.AbstractContextManager:
 
 async def fan_outs_in_turn(fan_outs: dict[str, FanOut]) -> dict[str, dict]:
     """Each step of every target in turn, the others paused meanwhile, so the two figures
-    of a ratio are measured seconds apart. A machine of this kind can run a third slower
-    for minutes: the same servers started twice in a row spent 2.6 and then 3.5 ms of CPU
-    a message at 200 msg/s, every process dearer alike, the load generator's too; one
-    profile after the other put such a swing into the ratios."""
+    of a ratio are measured seconds apart. The same setup, started twice in a row, spent
+    2.6 and then 3.5 ms of CPU a message at 200 msg/s, every process a third dearer alike,
+    the load generator's too: with one profile after the other, minutes apart, such a swing
+    of the machine went into the ratios."""
     firsts: dict[str, list[dict]] = {name: [] for name in fan_outs}
     for count in CONVERSATIONS:
         for name, fan_out in fan_outs.items():
@@ -512,8 +514,8 @@ def side_by_side(profiles: list[str]) -> list[list[str]]:
     """The default profile and the peer measured together (its figures are the ratios'
     numerators and denominators); budgets_off, which shares their database, on its own."""
     together = [name for name in profiles if name in ("default", "peer")]
-    alone = [[name] for name in profiles if name not in together]
-    return ([together] if together else []) + alone
+    on_their_own = [[name] for name in profiles if name not in together]
+    return ([together] if together else []) + on_their_own
 
 
 def main() -> dict:
