@@ -1,7 +1,8 @@
 """Real-time benchmark, run by hand: `.venv/bin/python bench/realtime.py` (or `make bench`).
 
-Three profiles, each from a fresh database and an empty Redis, driven by one load generator
-(this process) with the same rates, conversations and socket placement:
+Three profiles (the default one with the peer, then budgets_off, each pair or single from a
+fresh database and an empty Redis), driven by one load generator (this process) with the
+same rates, conversations and socket placement:
 
 - `default`, the real case: Telegram's send budgets at their defaults (no TELEGRAM_* setting
   overridden) and the fake Bot API enforcing Telegram's limits (20 posts a minute into a
